@@ -1,0 +1,121 @@
+"""Times full training steps of PrototypeReconstructor on random features.
+
+One step is the forward pass (encoder, decoders, reconstruction errors), the
+supervised objective (eq. 9), backward and an Adam step, with every
+transformation active. Prints the median step time over ``--steps`` steps
+after one warm-up step, and the process's peak resident memory.
+
+Example::
+
+    python bench/train_step.py --K 128 --batch 32 --frames 192 --mels 128 \\
+        --steps 5 --impl fused --json
+
+Run each implementation in its own process: peak RSS is a process-wide
+high-water mark.
+"""
+
+import argparse
+import json
+import logging
+import os
+import platform
+import resource
+import statistics
+import sys
+import time
+
+import torch
+
+from speechbrain_protos.lobes import PrototypeReconstructor
+from speechbrain_protos.losses import PrototypeObjective
+
+logger = logging.getLogger("bench.train_step")
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--K", type=int, default=128, help="number of prototypes")
+    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
+    parser.add_argument("--frames", type=int, default=192, help="frames per clip")
+    parser.add_argument("--mels", type=int, default=128, help="mel bins")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    parser.add_argument(
+        "--impl", choices=("fused", "reference"), default="fused",
+        help="reconstruction error implementation",
+    )
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument("--seed", type=int, default=0, help="random seed")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args(argv)
+    if args.steps < 1:
+        parser.error("--steps must be at least 1")
+    return args
+
+
+def peak_rss_mib():
+    """Peak resident set size of this process, in MiB (Linux: KiB units)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def run(args):
+    torch.manual_seed(args.seed)
+    device = torch.device(args.device)
+    model = PrototypeReconstructor(
+        args.K, n_mels=args.mels, reconstruction_impl=args.impl
+    ).to(device)
+    objective = PrototypeObjective("supervised", lambda_ce=0.01)
+    optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
+    feats = torch.rand(args.batch, args.frames, args.mels, device=device)
+    targets = torch.randint(args.K, (args.batch,), device=device)
+
+    def step():
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        start = time.perf_counter()
+        optimizer.zero_grad(set_to_none=True)
+        errors = model(feats)
+        loss, _ = objective(errors, model.beta, targets)
+        loss.backward()
+        optimizer.step()
+        if device.type == "cuda":
+            torch.cuda.synchronize()
+        return time.perf_counter() - start, loss.item()
+
+    warmup_s, first_loss = step()
+    timings = [step()[0] for _ in range(args.steps)]
+    result = {
+        "impl": args.impl,
+        "K": args.K,
+        "batch": args.batch,
+        "frames": args.frames,
+        "mels": args.mels,
+        "steps": args.steps,
+        "step_s": round(statistics.median(timings), 4),
+        "warmup_s": round(warmup_s, 4),
+        "peak_rss_mib": round(peak_rss_mib(), 1),
+        "params": sum(p.numel() for p in model.parameters()),
+        "first_loss": first_loss,
+        "device": str(device),
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+    }
+    if device.type == "cuda":
+        result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+    return result
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    result = run(args)
+    if args.json:
+        sys.stdout.write(json.dumps(result) + "\n")
+    else:
+        logging.basicConfig(level=logging.INFO, format="%(message)s")
+        for key, value in result.items():
+            logger.info("%-13s %s", key, value)
+
+
+if __name__ == "__main__":
+    main()

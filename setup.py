@@ -1,0 +1,31 @@
+"""Packaging for speechbrain-protos (import name ``speechbrain_protos``)."""
+
+from setuptools import find_packages, setup
+
+setup(
+    name="speechbrain-protos",
+    version="0.1.0",
+    description=(
+        "Playable prototypes for SpeechBrain: audio identification whose "
+        "every decision can be looked at and listened to"
+    ),
+    long_description=open("README.md", encoding="utf-8").read(),
+    long_description_content_type="text/markdown",
+    license="Apache-2.0",
+    packages=find_packages(include=["speechbrain_protos", "speechbrain_protos.*"]),
+    python_requires=">=3.9",
+    install_requires=[
+        "speechbrain>=1.1.2,<1.2",
+        # torchaudio 2.11 pins torch 2.11 exactly; keep the two together.
+        "torch==2.11.*",
+        "torchaudio==2.11.*",
+        "hyperpyyaml",
+        "sentencepiece",
+        "pandas",
+        "soundfile",
+        "numpy",
+        # JIT-compiled CPU kernel of the fused reconstruction error.
+        "numba>=0.60",
+    ],
+    extras_require={"test": ["pytest>=7"]},
+)
