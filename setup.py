@@ -27,5 +27,5 @@ setup(
         # JIT-compiled CPU kernel of the fused reconstruction error.
         "numba>=0.60",
     ],
-    extras_require={"test": ["pytest>=7"]},
+    extras_require={"test": ["pytest>=7"], "dev": ["pytest>=7", "ruff"]},
 )

@@ -40,7 +40,9 @@ def parse_args(argv=None):
     parser.add_argument("--mels", type=int, default=128, help="mel bins")
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument(
-        "--impl", choices=("fused", "reference"), default="fused",
+        "--impl",
+        choices=("fused", "reference"),
+        default="fused",
         help="reconstruction error implementation",
     )
     parser.add_argument("--device", default="cpu", help="torch device")

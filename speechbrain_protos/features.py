@@ -180,9 +180,7 @@ def invert_mel_filterbank(mel_power, filterbank, n_iter=200):
     estimate = fb @ (target / band_area[:, None]) / safe_cover[:, None]
     for _ in range(n_iter):
         projected = fb.transpose(0, 1) @ estimate
-        ratio = torch.where(
-            projected > tiny, target / projected.clamp_min(tiny), 0.0
-        )
+        ratio = torch.where(projected > tiny, target / projected.clamp_min(tiny), 0.0)
         estimate = estimate * (fb @ ratio) / safe_cover[:, None]
     return estimate * covered[:, None]
 
@@ -316,9 +314,7 @@ class LogMel(torch.nn.Module):
 
     def bin_centers(self):
         """Centre of each mel bin, in mel (see :func:`mel_bin_centers`)."""
-        return mel_bin_centers(
-            self.n_mels, self.sample_rate, self.f_min, self.f_max
-        )
+        return mel_bin_centers(self.n_mels, self.sample_rate, self.f_min, self.f_max)
 
     def n_frames(self, n_samples):
         """Number of frames for a waveform of ``n_samples`` samples.

@@ -57,8 +57,7 @@ def check_relative_lengths(lengths, batch_size, name="lengths"):
     if bad.any():
         index = int(bad.nonzero()[0, 0])
         raise ValueError(
-            f"{name} must lie in (0, 1]; got {lengths[index].item():g} "
-            f"at index {index}"
+            f"{name} must lie in (0, 1]; got {lengths[index].item():g} at index {index}"
         )
     return lengths.float()
 

@@ -119,8 +119,7 @@ class SpectroTemporalEncoder(nn.Module):
         super().__init__()
         if n_mels % 2**n_pools:
             raise ValueError(
-                f"n_mels ({n_mels}) must be divisible by 2 ** n_pools "
-                f"({2 ** n_pools})"
+                f"n_mels ({n_mels}) must be divisible by 2 ** n_pools ({2**n_pools})"
             )
         self.width = start_dim * 2 ** (n_pools - 1)
         levels = []
@@ -335,7 +334,11 @@ class PrototypeReconstructor(nn.Module):
         self.n_prototypes = n_prototypes
         self.n_mels = n_mels
         self.n_pools = n_pools
-        self.scales = {"gain": gain_scale, "pitch": pitch_scale, "filters": filter_scale}
+        self.scales = {
+            "gain": gain_scale,
+            "pitch": pitch_scale,
+            "filters": filter_scale,
+        }
         self.reconstruction_impl = reconstruction_impl
         self.prototypes = nn.Parameter(0.5 + 0.01 * torch.randn(n_prototypes, n_mels))
         self.beta_raw = nn.Parameter(torch.tensor(float(beta_init)))
@@ -357,7 +360,9 @@ class PrototypeReconstructor(nn.Module):
         self.transforms = SpectralTransforms(
             n_mels, sample_rate, f_min, f_max, pitch_warp, filter_shape
         )
-        self.register_buffer("transform_active", torch.zeros(len(TRANSFORMS), dtype=torch.bool))
+        self.register_buffer(
+            "transform_active", torch.zeros(len(TRANSFORMS), dtype=torch.bool)
+        )
         self.active_transforms = active_transforms
 
     @property
@@ -369,6 +374,8 @@ class PrototypeReconstructor(nn.Module):
 
     @active_transforms.setter
     def active_transforms(self, names):
+        if isinstance(names, str):
+            names = (names,)
         unknown = set(names) - set(TRANSFORMS)
         if unknown:
             raise ValueError(

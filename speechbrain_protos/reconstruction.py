@@ -36,7 +36,6 @@ from speechbrain_protos.lengths import frame_mask
 from speechbrain_protos.transforms import (
     FILTER_SPAN,
     SOFTPLUS_SHARPNESS,
-    TransformParams,
     pitch_warp_constants,
 )
 
@@ -192,7 +191,9 @@ def _knee(distance, softplus):
     return torch.relu(distance), (distance > 0).to(distance.dtype)
 
 
-def _torch_chunk(feats, prototypes, gain, factor, filters, constants, weights, with_grads):
+def _torch_chunk(
+    feats, prototypes, gain, factor, filters, constants, weights, with_grads
+):
     """Residual terms of one chunk of prototypes (torch backend).
 
     Returns a dict with the chunk's errors ``[B, Kc]`` and the scaled
@@ -242,7 +243,9 @@ def _torch_chunk(feats, prototypes, gain, factor, filters, constants, weights, w
     if factor is not None:
         inside = (raw >= 0) & (raw <= n_bins - 1)
         slope_of_position = (
-            -constants.bins_per_unit * c / (factor.to(torch.float64).pow(2).unsqueeze(-1) * denominator)
+            -constants.bins_per_unit
+            * c
+            / (factor.to(torch.float64).pow(2).unsqueeze(-1) * denominator)
         ) * inside
         out["factor"] = (
             residual * (above - below) * slope_of_position.to(feats.dtype)
@@ -252,7 +255,9 @@ def _torch_chunk(feats, prototypes, gain, factor, filters, constants, weights, w
         def to_flat(tensor):
             return tensor.transpose(1, 2).reshape(flat)
 
-        proto_grad = torch.zeros(batch, n_protos, n_bins, dtype=feats.dtype, device=feats.device)
+        proto_grad = torch.zeros(
+            batch, n_protos, n_bins, dtype=feats.dtype, device=feats.device
+        )
         proto_grad.scatter_add_(2, to_flat(lower), to_flat(residual * (1.0 - weight)))
         proto_grad.scatter_add_(2, to_flat(upper), to_flat(residual * weight))
         out["prototypes"] = proto_grad
@@ -277,55 +282,79 @@ def _torch_chunks(n_protos, batch, n_frames, n_bins):
     return [(start, min(start + size, n_protos)) for start in range(0, n_protos, size)]
 
 
-def _slice_params(gain, factor, filters, start, stop):
-    return tuple(None if p is None else p[:, :, start:stop] for p in (gain, factor, filters))
-
-
-def _torch_forward(feats, prototypes, gain, factor, filters, counts, constants, with_grads):
-    """Errors and local gradients, chunk by chunk over prototypes."""
+def _torch_chunk_outputs(
+    feats, prototypes, gain, factor, filters, counts, constants, with_grads
+):
+    """Yields ``(start, stop, terms)`` for each chunk of prototypes."""
     batch, n_frames, n_bins = feats.shape
-    weights = frame_mask(counts, n_frames).to(feats.dtype) / counts.to(feats.dtype)[:, None]
-    errors, grads = [], {}
+    weights = (
+        frame_mask(counts, n_frames).to(feats.dtype) / counts.to(feats.dtype)[:, None]
+    )
     for start, stop in _torch_chunks(prototypes.shape[0], batch, n_frames, n_bins):
-        out = _torch_chunk(
-            feats,
-            prototypes[start:stop],
-            *_slice_params(gain, factor, filters, start, stop),
-            constants,
-            weights,
-            with_grads,
+        params = (
+            None if p is None else p[:, :, start:stop] for p in (gain, factor, filters)
         )
-        errors.append(out["errors"])
+        terms = _torch_chunk(
+            feats, prototypes[start:stop], *params, constants, weights, with_grads
+        )
+        yield start, stop, terms
+
+
+def _torch_forward(
+    feats, prototypes, gain, factor, filters, counts, constants, with_grads
+):
+    """Errors and local gradients, chunk by chunk over prototypes."""
+    errors, grads = [], {}
+    for _, _, terms in _torch_chunk_outputs(
+        feats, prototypes, gain, factor, filters, counts, constants, with_grads
+    ):
+        errors.append(terms["errors"])
         for name in ("gain", "factor", "filters", "prototypes"):
-            if name in out:
-                grads.setdefault(name, []).append(out[name])
-    grads = {name: torch.cat(parts, dim=2 if name != "prototypes" else 1) for name, parts in grads.items()}
+            if name in terms:
+                grads.setdefault(name, []).append(terms[name])
+    grads = {
+        name: torch.cat(parts, dim=1 if name == "prototypes" else 2)
+        for name, parts in grads.items()
+    }
     return torch.cat(errors, dim=1), grads
 
 
-def _torch_input_grad(feats, prototypes, gain, factor, filters, counts, constants, upstream):
+def _torch_input_grad(
+    feats, prototypes, gain, factor, filters, counts, constants, upstream
+):
     """dL/dx = -sum_k upstream[b, k] * r[b, t, k, f], recomputed by chunk."""
-    batch, n_frames, n_bins = feats.shape
-    weights = frame_mask(counts, n_frames).to(feats.dtype) / counts.to(feats.dtype)[:, None]
     grad = torch.zeros_like(feats)
-    for start, stop in _torch_chunks(prototypes.shape[0], batch, n_frames, n_bins):
-        out = _torch_chunk(
-            feats,
-            prototypes[start:stop],
-            *_slice_params(gain, factor, filters, start, stop),
-            constants,
-            weights,
-            with_grads=False,
-        )
-        grad -= (out["residual"] * upstream[:, None, start:stop, None]).sum(2)
+    for start, stop, terms in _torch_chunk_outputs(
+        feats, prototypes, gain, factor, filters, counts, constants, with_grads=False
+    ):
+        grad -= (terms["residual"] * upstream[:, None, start:stop, None]).sum(2)
     return grad
 
 
 @numba.njit(cache=True, fastmath=False)
 def _pair(
-    b, k, feats, prototypes, gain, factor, filters, counts, c, bins_per_unit,
-    unit_freqs, use_gain, use_pitch, use_filters, softplus, with_grads,
-    upstream, d_gain, d_factor, d_filters, d_protos, d_feats,
+    b,
+    k,
+    feats,
+    prototypes,
+    gain,
+    factor,
+    filters,
+    counts,
+    c,
+    bins_per_unit,
+    unit_freqs,
+    use_gain,
+    use_pitch,
+    use_filters,
+    softplus,
+    with_grads,
+    upstream,
+    d_gain,
+    d_factor,
+    d_filters,
+    d_protos,
+    d_feats,
 ):  # pragma: no cover - compiled
     """Walks clip b with prototype k once; returns E[b, k].
 
@@ -367,8 +396,10 @@ def _pair(
                 upper = min(lower + 1, n_bins - 1)
                 weight = position - lower
                 if raw >= 0.0 and raw <= n_bins - 1.0:
-                    position_slope = -bins_per_unit * c[f] / (
-                        factor_value * factor_value * (1.0 + shift_arg)
+                    position_slope = (
+                        -bins_per_unit
+                        * c[f]
+                        / (factor_value * factor_value * (1.0 + shift_arg))
                     )
             below = prototypes[k, lower]
             above = prototypes[k, upper]
@@ -424,14 +455,32 @@ def _softplus_and_grad(distance):  # pragma: no cover - compiled
     scaled = SOFTPLUS_SHARPNESS * distance
     if scaled > SOFTPLUS_THRESHOLD:
         return distance, 1.0
-    return math.log1p(math.exp(scaled)) / SOFTPLUS_SHARPNESS, 1.0 / (1.0 + math.exp(-scaled))
+    return math.log1p(math.exp(scaled)) / SOFTPLUS_SHARPNESS, 1.0 / (
+        1.0 + math.exp(-scaled)
+    )
 
 
 @numba.njit(parallel=True, cache=True)
 def _pairs_kernel(
-    feats, prototypes, gain, factor, filters, counts, c, bins_per_unit,
-    unit_freqs, use_gain, use_pitch, use_filters, softplus, with_grads,
-    errors, d_gain, d_factor, d_filters, d_protos,
+    feats,
+    prototypes,
+    gain,
+    factor,
+    filters,
+    counts,
+    c,
+    bins_per_unit,
+    unit_freqs,
+    use_gain,
+    use_pitch,
+    use_filters,
+    softplus,
+    with_grads,
+    errors,
+    d_gain,
+    d_factor,
+    d_filters,
+    d_protos,
 ):  # pragma: no cover - compiled
     """E[b, k] (and local gradients) for every pair, in parallel."""
     n_protos = prototypes.shape[0]
@@ -441,17 +490,48 @@ def _pairs_kernel(
         b = pair // n_protos
         k = pair % n_protos
         errors[b, k] = _pair(
-            b, k, feats, prototypes, gain, factor, filters, counts, c,
-            bins_per_unit, unit_freqs, use_gain, use_pitch, use_filters,
-            softplus, with_grads, no_upstream, d_gain, d_factor, d_filters,
-            d_protos, no_input,
+            b,
+            k,
+            feats,
+            prototypes,
+            gain,
+            factor,
+            filters,
+            counts,
+            c,
+            bins_per_unit,
+            unit_freqs,
+            use_gain,
+            use_pitch,
+            use_filters,
+            softplus,
+            with_grads,
+            no_upstream,
+            d_gain,
+            d_factor,
+            d_filters,
+            d_protos,
+            no_input,
         )
 
 
 @numba.njit(parallel=True, cache=True)
 def _input_grad_kernel(
-    feats, prototypes, gain, factor, filters, counts, c, bins_per_unit,
-    unit_freqs, use_gain, use_pitch, use_filters, softplus, upstream, d_feats,
+    feats,
+    prototypes,
+    gain,
+    factor,
+    filters,
+    counts,
+    c,
+    bins_per_unit,
+    unit_freqs,
+    use_gain,
+    use_pitch,
+    use_filters,
+    softplus,
+    upstream,
+    d_feats,
 ):  # pragma: no cover - compiled
     """dL/dx, in parallel over clips (prototypes of a clip run in turn)."""
     no_grad3 = np.zeros((0, 0, 0), dtype=feats.dtype)
@@ -459,10 +539,28 @@ def _input_grad_kernel(
     for b in numba.prange(feats.shape[0]):
         for k in range(prototypes.shape[0]):
             _pair(
-                b, k, feats, prototypes, gain, factor, filters, counts, c,
-                bins_per_unit, unit_freqs, use_gain, use_pitch, use_filters,
-                softplus, False, upstream, no_grad3, no_grad3, no_grad4,
-                no_grad3, d_feats,
+                b,
+                k,
+                feats,
+                prototypes,
+                gain,
+                factor,
+                filters,
+                counts,
+                c,
+                bins_per_unit,
+                unit_freqs,
+                use_gain,
+                use_pitch,
+                use_filters,
+                softplus,
+                False,
+                upstream,
+                no_grad3,
+                no_grad3,
+                no_grad4,
+                no_grad3,
+                d_feats,
             )
 
 
@@ -492,7 +590,9 @@ def _numba_args(feats, prototypes, gain, factor, filters, counts, constants):
     )
 
 
-def _numba_forward(feats, prototypes, gain, factor, filters, counts, constants, with_grads):
+def _numba_forward(
+    feats, prototypes, gain, factor, filters, counts, constants, with_grads
+):
     """Errors and local gradients from the numba kernel."""
     batch, n_frames, n_bins = feats.shape
     n_protos = prototypes.shape[0]
@@ -515,13 +615,22 @@ def _numba_forward(feats, prototypes, gain, factor, filters, counts, constants, 
         errors.numpy(),
         *(grads[name].numpy() for name in ("gain", "factor", "filters", "prototypes")),
     )
-    present = {"gain": gain, "factor": factor, "filters": filters, "prototypes": prototypes}
+    present = {
+        "gain": gain,
+        "factor": factor,
+        "filters": filters,
+        "prototypes": prototypes,
+    }
     return errors, {
-        name: grad for name, grad in grads.items() if with_grads and present[name] is not None
+        name: grad
+        for name, grad in grads.items()
+        if with_grads and present[name] is not None
     }
 
 
-def _numba_input_grad(feats, prototypes, gain, factor, filters, counts, constants, upstream):
+def _numba_input_grad(
+    feats, prototypes, gain, factor, filters, counts, constants, upstream
+):
     grad = torch.zeros_like(feats)
     _input_grad_kernel(
         *_numba_args(feats, prototypes, gain, factor, filters, counts, constants),
@@ -542,7 +651,16 @@ class _FusedErrors(torch.autograd.Function):
 
     @staticmethod
     def forward(
-        ctx, feats, prototypes, gain, factor, filters, counts, constants, backend, with_grads
+        ctx,
+        feats,
+        prototypes,
+        gain,
+        factor,
+        filters,
+        counts,
+        constants,
+        backend,
+        with_grads,
     ):
         forward_fn, _ = _BACKENDS[backend]
         counts = counts.to(feats.device)
@@ -557,7 +675,9 @@ class _FusedErrors(torch.autograd.Function):
         ctx.grad_names = [name for name in names if name in grads]
         to_save = [grads[name] for name in ctx.grad_names]
         if ctx.needs_input_grad[0]:
-            to_save += [feats, prototypes, counts] + [p for p in (gain, factor, filters) if p is not None]
+            to_save += [feats, prototypes, counts] + [
+                p for p in (gain, factor, filters) if p is not None
+            ]
         ctx.save_for_backward(*to_save)
         return errors
 
@@ -568,7 +688,9 @@ class _FusedErrors(torch.autograd.Function):
         local = dict(zip(ctx.grad_names, saved[: len(ctx.grad_names)]))
         grads = {}
         if "prototypes" in local:
-            grads["prototypes"] = torch.einsum("bk,bkf->kf", upstream, local["prototypes"])
+            grads["prototypes"] = torch.einsum(
+                "bk,bkf->kf", upstream, local["prototypes"]
+            )
         per_frame = upstream.unsqueeze(1)
         for name in ("gain", "factor"):
             if name in local:
@@ -577,13 +699,22 @@ class _FusedErrors(torch.autograd.Function):
             grads["filters"] = local["filters"] * per_frame.unsqueeze(-1)
         feats_grad = None
         if ctx.needs_input_grad[0]:
-            rest = saved[len(ctx.grad_names):]
+            rest = saved[len(ctx.grad_names) :]
             feats, prototypes, counts = rest[:3]
             optional = iter(rest[3:])
-            gain, factor, filters = (next(optional) if has else None for has in ctx.has[1:])
+            gain, factor, filters = (
+                next(optional) if has else None for has in ctx.has[1:]
+            )
             _, input_grad_fn = _BACKENDS[ctx.backend]
             feats_grad = input_grad_fn(
-                feats, prototypes, gain, factor, filters, counts, ctx.constants, upstream
+                feats,
+                prototypes,
+                gain,
+                factor,
+                filters,
+                counts,
+                ctx.constants,
+                upstream,
             )
         return (
             feats_grad,

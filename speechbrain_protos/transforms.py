@@ -356,8 +356,7 @@ class SpectralTransforms(torch.nn.Module):
             )
         if filter_shape not in FILTER_SHAPES:
             raise ValueError(
-                f"filter_shape must be one of {FILTER_SHAPES}; got "
-                f"{filter_shape!r}"
+                f"filter_shape must be one of {FILTER_SHAPES}; got {filter_shape!r}"
             )
         self.pitch_warp = pitch_warp
         self.filter_shape = filter_shape
@@ -395,7 +394,5 @@ class SpectralTransforms(torch.nn.Module):
             unit_freqs = self.unit_freqs.to(out.dtype)
             low_cut, low_slope, high_cut, high_slope = params.filters.unbind(-1)
             out = low_filter(out, low_cut, low_slope, unit_freqs, self.filter_shape)
-            out = high_filter(
-                out, high_cut, high_slope, unit_freqs, self.filter_shape
-            )
+            out = high_filter(out, high_cut, high_slope, unit_freqs, self.filter_shape)
         return out

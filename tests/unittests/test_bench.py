@@ -27,7 +27,12 @@ def run_bench(*extra):
 def test_prints_one_json_line(impl):
     result = run_bench("--impl", impl)
     assert result["impl"] == impl
-    assert (result["K"], result["batch"], result["frames"], result["mels"]) == (4, 2, 24, 32)
+    assert (result["K"], result["batch"], result["frames"], result["mels"]) == (
+        4,
+        2,
+        24,
+        32,
+    )
     assert result["step_s"] > 0 and result["peak_rss_mib"] > 0
     assert result["params"] > 0
 
@@ -35,4 +40,6 @@ def test_prints_one_json_line(impl):
 def test_both_impls_train_the_same_model():
     fused, reference = run_bench("--impl", "fused"), run_bench("--impl", "reference")
     assert fused["params"] == reference["params"]
-    assert abs(fused["first_loss"] - reference["first_loss"]) < 1e-5 * abs(reference["first_loss"])
+    assert abs(fused["first_loss"] - reference["first_loss"]) < 1e-5 * abs(
+        reference["first_loss"]
+    )

@@ -43,7 +43,9 @@ def test_silence_is_zero_and_normalisation():
     quiet, loud = logmel(wav), logmel(2 * wav)
     strong = quiet > 0.5
     expected = math.log10(4.0) / 17.0
-    assert torch.allclose((loud - quiet)[strong], torch.full_like(loud[strong], expected), atol=1e-5)
+    assert torch.allclose(
+        (loud - quiet)[strong], torch.full_like(loud[strong], expected), atol=1e-5
+    )
 
 
 @pytest.mark.parametrize("frequency", [250.0, 1000.0, 4000.0])

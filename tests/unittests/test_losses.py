@@ -21,15 +21,19 @@ TARGETS = torch.tensor([0, 2])
 
 def test_cross_entropy_matches_hand_computation():
     beta = 0.5
-    first = -math.log(math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.0) + math.exp(-1.5)))
-    second = -math.log(math.exp(-0.5) / (math.exp(-1.0) + math.exp(-0.5) + math.exp(-0.5)))
+    first = -math.log(
+        math.exp(-0.5) / (math.exp(-0.5) + math.exp(-1.0) + math.exp(-1.5))
+    )
+    second = -math.log(
+        math.exp(-0.5) / (math.exp(-1.0) + math.exp(-0.5) + math.exp(-0.5))
+    )
     per_clip = prototype_cross_entropy(ERRORS, TARGETS, beta, reduction="batch")
     torch.testing.assert_close(per_clip, torch.tensor([first, second]))
     mean = prototype_cross_entropy(ERRORS, TARGETS.view(2, 1), torch.tensor(beta))
     assert mean.item() == pytest.approx((first + second) / 2, rel=1e-6)
-    assert prototype_cross_entropy(ERRORS, TARGETS, beta, reduction="sum").item() == pytest.approx(
-        first + second, rel=1e-6
-    )
+    assert prototype_cross_entropy(
+        ERRORS, TARGETS, beta, reduction="sum"
+    ).item() == pytest.approx(first + second, rel=1e-6)
 
 
 def test_supervised_loss_uses_the_labels_prototype():
@@ -74,7 +78,9 @@ def test_reconstruction_loss_masks_padding_per_clip():
     lengths = torch.tensor([1.0, 0.5])
     per_clip = reconstruction_loss(predictions, targets, lengths, reduction="batch")
     assert per_clip.tolist() == [4.0, 1.0]
-    assert reconstruction_loss(predictions, targets, lengths).item() == pytest.approx(2.5)
+    assert reconstruction_loss(predictions, targets, lengths).item() == pytest.approx(
+        2.5
+    )
     with pytest.raises(ValueError, match="batch, frames, bins"):
         reconstruction_loss(predictions, targets[:, :3])
     with pytest.raises(ValueError, match=r"\(0, 1\]"):

@@ -29,7 +29,9 @@ SHAPES = [
 ]
 
 
-def make_inputs(batch, frames, protos, bins, counts, active, dtype=torch.float32, seed=0):
+def make_inputs(
+    batch, frames, protos, bins, counts, active, dtype=torch.float32, seed=0
+):
     generator = torch.Generator().manual_seed(seed)
 
     def rand(*shape):
@@ -42,7 +44,9 @@ def make_inputs(batch, frames, protos, bins, counts, active, dtype=torch.float32
     params = TransformParams(
         gain=0.3 * randn(*size) if "gain" in active else None,
         factor=torch.exp(0.5 * randn(*size)) if "pitch" in active else None,
-        filters=torch.stack([rand(*size), 0.3 * randn(*size), rand(*size), 0.3 * randn(*size)], -1)
+        filters=torch.stack(
+            [rand(*size), 0.3 * randn(*size), rand(*size), 0.3 * randn(*size)], -1
+        )
         if "filters" in active
         else None,
     )
@@ -55,8 +59,12 @@ def errors_and_grads(feats, prototypes, params, transforms, counts, upstream, **
     leaves = [feats, prototypes] + [p for p in params if p is not None]
     leaves = [leaf.detach().requires_grad_() for leaf in leaves]
     rest = iter(leaves[2:])
-    leaf_params = TransformParams(*(next(rest) if p is not None else None for p in params))
-    errors = reconstruction_errors(leaves[0], leaves[1], leaf_params, transforms, counts, **kwargs)
+    leaf_params = TransformParams(
+        *(next(rest) if p is not None else None for p in params)
+    )
+    errors = reconstruction_errors(
+        leaves[0], leaves[1], leaf_params, transforms, counts, **kwargs
+    )
     grads = torch.autograd.grad((errors * upstream).sum(), leaves)
     return errors.detach(), grads
 
@@ -67,16 +75,27 @@ def errors_and_grads(feats, prototypes, params, transforms, counts, upstream, **
 def test_fused_matches_reference_values_and_gradients(backend, active, shape):
     transforms = SpectralTransforms(shape[3], 16000)
     feats, prototypes, params, counts = make_inputs(*shape, active)
-    upstream = torch.randn(shape[0], shape[2], generator=torch.Generator().manual_seed(1))
+    upstream = torch.randn(
+        shape[0], shape[2], generator=torch.Generator().manual_seed(1)
+    )
     ref_errors, ref_grads = errors_and_grads(
         feats, prototypes, params, transforms, counts, upstream, impl="reference"
     )
     errors, grads = errors_and_grads(
-        feats, prototypes, params, transforms, counts, upstream, impl="fused", backend=backend
+        feats,
+        prototypes,
+        params,
+        transforms,
+        counts,
+        upstream,
+        impl="fused",
+        backend=backend,
     )
     torch.testing.assert_close(errors, ref_errors, rtol=1e-5, atol=1e-7)
     for grad, ref in zip(grads, ref_grads):
-        torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8)
+        torch.testing.assert_close(
+            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -86,7 +105,9 @@ def test_fused_matches_reference_values_and_gradients(backend, active, shape):
 def test_fused_matches_reference_for_every_variant(backend, warp, shape):
     transforms = SpectralTransforms(16, 44100, pitch_warp=warp, filter_shape=shape)
     dims = SHAPES[0]
-    feats, prototypes, params, counts = make_inputs(*dims, ("gain", "pitch", "filters"), seed=5)
+    feats, prototypes, params, counts = make_inputs(
+        *dims, ("gain", "pitch", "filters"), seed=5
+    )
     upstream = torch.rand(dims[0], dims[2])
     ref_errors, ref_grads = errors_and_grads(
         feats, prototypes, params, transforms, counts, upstream, impl="reference"
@@ -96,7 +117,9 @@ def test_fused_matches_reference_for_every_variant(backend, warp, shape):
     )
     torch.testing.assert_close(errors, ref_errors, rtol=1e-5, atol=1e-7)
     for grad, ref in zip(grads, ref_grads):
-        torch.testing.assert_close(grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8)
+        torch.testing.assert_close(
+            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
+        )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -110,7 +133,9 @@ def test_gradcheck_float64(backend, filter_shape):
 
     def fn(feats, prototypes, gain, factor, filters):
         params = TransformParams(gain, factor, filters)
-        return reconstruction_errors(feats, prototypes, params, transforms, counts, backend=backend)
+        return reconstruction_errors(
+            feats, prototypes, params, transforms, counts, backend=backend
+        )
 
     assert torch.autograd.gradcheck(fn, inputs, eps=1e-6, atol=1e-6)
 
@@ -118,31 +143,51 @@ def test_gradcheck_float64(backend, filter_shape):
 @pytest.mark.parametrize("backend", BACKENDS)
 def test_no_grad_path_gives_the_same_errors(backend):
     transforms = SpectralTransforms(32, 16000)
-    feats, prototypes, params, counts = make_inputs(*SHAPES[3], ("gain", "pitch", "filters"))
-    reference = reconstruction_errors(feats, prototypes, params, transforms, counts, impl="reference")
+    feats, prototypes, params, counts = make_inputs(
+        *SHAPES[3], ("gain", "pitch", "filters")
+    )
+    reference = reconstruction_errors(
+        feats, prototypes, params, transforms, counts, impl="reference"
+    )
     with torch.no_grad():
-        fused = reconstruction_errors(feats, prototypes, params, transforms, counts, backend=backend)
+        fused = reconstruction_errors(
+            feats, prototypes, params, transforms, counts, backend=backend
+        )
     torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize("impl, backend", [("reference", None), ("fused", "numba"), ("fused", "torch")])
+@pytest.mark.parametrize(
+    "impl, backend", [("reference", None), ("fused", "numba"), ("fused", "torch")]
+)
 def test_padded_frames_do_not_count(impl, backend):
     transforms = SpectralTransforms(16, 16000)
-    feats, prototypes, params, counts = make_inputs(*SHAPES[0], ("gain", "pitch", "filters"))
-    before = reconstruction_errors(feats, prototypes, params, transforms, counts, impl=impl, backend=backend)
+    feats, prototypes, params, counts = make_inputs(
+        *SHAPES[0], ("gain", "pitch", "filters")
+    )
+    before = reconstruction_errors(
+        feats, prototypes, params, transforms, counts, impl=impl, backend=backend
+    )
     garbage_feats = feats.clone()
     garbage_feats[1, 4:] = 100.0
     garbage_params = TransformParams(*(p.clone() for p in params))
     garbage_params.gain[2, 1:] = 7.0
     after = reconstruction_errors(
-        garbage_feats, prototypes, garbage_params, transforms, counts, impl=impl, backend=backend
+        garbage_feats,
+        prototypes,
+        garbage_params,
+        transforms,
+        counts,
+        impl=impl,
+        backend=backend,
     )
     assert torch.equal(before, after)
 
 
 def test_chosen_reconstruction_matches_the_full_tensor():
     transforms = SpectralTransforms(16, 16000)
-    feats, prototypes, params, counts = make_inputs(*SHAPES[0], ("gain", "pitch", "filters"))
+    feats, prototypes, params, counts = make_inputs(
+        *SHAPES[0], ("gain", "pitch", "filters")
+    )
     full = transforms(prototypes, params)  # [B, T, K, F]
     choice = torch.tensor([3, 0, 2])
     chosen = reconstruct_chosen(prototypes, params, choice, transforms, feats.shape[1])
@@ -155,6 +200,10 @@ def test_unknown_impl_or_backend_raises():
     transforms = SpectralTransforms(8, 16000)
     feats, prototypes, params, counts = make_inputs(*SHAPES[1], ())
     with pytest.raises(ValueError, match="impl"):
-        reconstruction_errors(feats, prototypes, params, transforms, counts, impl="fast")
+        reconstruction_errors(
+            feats, prototypes, params, transforms, counts, impl="fast"
+        )
     with pytest.raises(ValueError, match="backend"):
-        reconstruction_errors(feats, prototypes, params, transforms, counts, backend="cuda")
+        reconstruction_errors(
+            feats, prototypes, params, transforms, counts, backend="cuda"
+        )

@@ -45,7 +45,9 @@ def test_identity_parameters_give_the_prototype_exactly(warp, shape):
 def test_pitch_factor_one_is_exact_identity(coords):
     spectra = random_spectra(3, 4)
     positions = pitch_positions(torch.ones(3, 4), coords)
-    assert torch.equal(positions, torch.arange(F, dtype=torch.float64).expand_as(positions))
+    assert torch.equal(
+        positions, torch.arange(F, dtype=torch.float64).expand_as(positions)
+    )
     assert torch.equal(pitch_shift(spectra, torch.ones(3, 4), coords), spectra)
 
 
@@ -63,10 +65,17 @@ def harmonic_frame(logmel, f0, n_harmonics=10):
 @pytest.mark.parametrize("ratio", [1.5, 0.75])
 def test_mel_aware_shift_beats_the_official_linear_stretch(ratio):
     logmel = LogMel(sample_rate=44100, n_fft=2048, hop_length=512)
-    source, target = harmonic_frame(logmel, 220.0), harmonic_frame(logmel, 220.0 * ratio)
+    source, target = (
+        harmonic_frame(logmel, 220.0),
+        harmonic_frame(logmel, 220.0 * ratio),
+    )
     factor = torch.tensor(ratio)
-    mel_error = (pitch_shift(source, factor, logmel.bin_centers()) - target).pow(2).mean()
-    linear_error = (pitch_shift(source, factor, torch.linspace(0, 1, F)) - target).pow(2).mean()
+    mel_error = (
+        (pitch_shift(source, factor, logmel.bin_centers()) - target).pow(2).mean()
+    )
+    linear_error = (
+        (pitch_shift(source, factor, torch.linspace(0, 1, F)) - target).pow(2).mean()
+    )
     # Measured: about 8x closer for both ratios; demand at least 3x.
     assert mel_error * 3.0 < linear_error, (mel_error.item(), linear_error.item())
 
@@ -127,11 +136,19 @@ def test_hinge_filters_leave_the_passband_untouched():
 def test_softplus_filters_match_the_official_formula():
     unit = torch.linspace(0, 1, F)
     offset, slope = torch.tensor(0.1), torch.tensor(0.2)  # official a, G
-    official_high = slope * torch.nn.functional.softplus(2 * (unit - 0.5 + offset), beta=10)
-    official_low = slope * torch.nn.functional.softplus(-2 * (unit - 0.5 + offset), beta=10)
+    official_high = slope * torch.nn.functional.softplus(
+        2 * (unit - 0.5 + offset), beta=10
+    )
+    official_low = slope * torch.nn.functional.softplus(
+        -2 * (unit - 0.5 + offset), beta=10
+    )
     cutoff = 0.5 - offset
-    assert torch.allclose(filter_response(cutoff, slope, unit, "high", "softplus"), official_high)
-    assert torch.allclose(filter_response(cutoff, slope, unit, "low", "softplus"), official_low)
+    assert torch.allclose(
+        filter_response(cutoff, slope, unit, "high", "softplus"), official_high
+    )
+    assert torch.allclose(
+        filter_response(cutoff, slope, unit, "low", "softplus"), official_low
+    )
 
 
 def test_bad_options_raise():
@@ -140,7 +157,9 @@ def test_bad_options_raise():
     with pytest.raises(ValueError, match="filter_shape"):
         SpectralTransforms(F, 16000, filter_shape="box")
     with pytest.raises(ValueError, match="side"):
-        filter_response(torch.tensor(0.5), torch.tensor(1.0), torch.linspace(0, 1, 4), "mid")
+        filter_response(
+            torch.tensor(0.5), torch.tensor(1.0), torch.linspace(0, 1, 4), "mid"
+        )
     with pytest.raises(ValueError, match="at least 2 bins"):
         pitch_positions(torch.ones(1), torch.zeros(1))
 
