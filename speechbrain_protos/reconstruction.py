@@ -77,7 +77,7 @@ def reconstruction_errors(
 
     Example
     -------
-    >>> from speechbrain_protos.transforms import SpectralTransforms
+    >>> from speechbrain_protos.transforms import SpectralTransforms, TransformParams
     >>> transforms = SpectralTransforms(n_mels=8, sample_rate=16000)
     >>> feats, prototypes = torch.rand(2, 5, 8), torch.rand(3, 8)
     >>> params = TransformParams(gain=0.1 * torch.randn(2, 5, 3),
@@ -152,7 +152,7 @@ def reconstruct_chosen(prototypes, params, choice, transforms, n_frames):
 
     Example
     -------
-    >>> from speechbrain_protos.transforms import SpectralTransforms
+    >>> from speechbrain_protos.transforms import SpectralTransforms, TransformParams
     >>> transforms = SpectralTransforms(n_mels=8, sample_rate=16000)
     >>> prototypes = torch.rand(3, 8)
     >>> params = TransformParams(gain=torch.zeros(2, 5, 3))
