@@ -412,7 +412,8 @@ class LogMel(torch.nn.Module):
             mel_power, self.mel_scale.fb, self.inversion_iterations
         )
         window = self.spectrogram.window.to(torch.float64)
-        with torch.random.fork_rng(devices=[]):
+        rng_devices = [linear_power.device] if linear_power.is_cuda else []
+        with torch.random.fork_rng(devices=rng_devices):
             torch.manual_seed(seed)
             wavs = torchaudio.functional.griffinlim(
                 linear_power,

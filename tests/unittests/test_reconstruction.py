@@ -207,3 +207,25 @@ def test_unknown_impl_or_backend_raises():
         reconstruction_errors(
             feats, prototypes, params, transforms, counts, backend="cuda"
         )
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_cuda_fused_matches_reference():
+    transforms = SpectralTransforms(32, 16000).cuda()
+    feats, prototypes, params, counts = make_inputs(
+        *SHAPES[3], ("gain", "pitch", "filters")
+    )
+    feats, prototypes = feats.cuda(), prototypes.cuda()
+    params = TransformParams(*(p.cuda() for p in params))
+    upstream = torch.rand(SHAPES[3][0], SHAPES[3][2], device="cuda")
+    ref_errors, ref_grads = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, impl="reference"
+    )
+    errors, grads = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream
+    )
+    torch.testing.assert_close(errors, ref_errors, rtol=1e-5, atol=1e-7)
+    for grad, ref in zip(grads, ref_grads):
+        torch.testing.assert_close(
+            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
+        )
