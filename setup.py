@@ -26,6 +26,8 @@ setup(
         "numpy",
         # JIT-compiled CPU kernel of the fused reconstruction error.
         "numba>=0.60",
+        # Confusion-matrix and prototype figures (PNG).
+        "matplotlib",
     ],
     extras_require={"test": ["pytest>=7"], "dev": ["pytest>=7", "ruff"]},
 )

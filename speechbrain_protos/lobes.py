@@ -448,7 +448,7 @@ class PrototypeReconstructor(nn.Module):
             filters=filters,
         )
 
-    def forward(self, feats, lengths=None):
+    def forward(self, feats, lengths=None, return_beta=False):
         """Reconstruction error of every clip by every prototype (eq. 6).
 
         Arguments
@@ -457,15 +457,21 @@ class PrototypeReconstructor(nn.Module):
             ``[B, T, F]`` normalised log-mel features, any T.
         lengths : torch.Tensor, optional
             Relative lengths ``[B]`` in (0, 1]; padded frames are ignored.
+        return_beta : bool
+            Also return beta. A training loop wrapped in
+            ``DistributedDataParallel`` must take beta from the forward
+            output for its gradient to be synchronised.
 
         Returns
         -------
-        torch.Tensor
+        errors : torch.Tensor
             ``[B, K]``: mean over valid frames and mel bins of
             ``(x - R_k(x)) ** 2``.
+        beta : torch.Tensor
+            The inverse temperature (only with ``return_beta``).
         """
         counts = self._check_feats(feats, lengths)
-        return reconstruction_errors(
+        errors = reconstruction_errors(
             feats,
             self.prototypes,
             self._predict(feats, counts),
@@ -473,6 +479,7 @@ class PrototypeReconstructor(nn.Module):
             counts,
             impl=self.reconstruction_impl,
         )
+        return (errors, self.beta) if return_beta else errors
 
     def reconstruct(self, feats, choice, lengths=None):
         """Reconstruction of each clip by one chosen prototype.

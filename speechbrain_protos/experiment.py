@@ -1,0 +1,103 @@
+"""The steps every recipe's ``train.py`` shares, in SpeechBrain's order.
+
+A recipe's ``train.py`` reads::
+
+    hparams, run_opts = setup_experiment(sys.argv[1:])
+    if not hparams["skip_prep"]:
+        run_on_main(prepare_<dataset>, kwargs={...})
+    run_experiment(hparams, run_opts)
+
+so the only thing a recipe holds is its dataset knowledge: how to prepare
+manifests, and its YAML.
+
+Authors
+ * speechbrain-protos developers 2026
+"""
+
+import logging
+import os
+import shutil
+import sys
+
+import speechbrain as sb
+from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_protos.brain import PrototypeBrain
+from speechbrain_protos.data.dataio import dataio_prep
+
+logger = logging.getLogger(__name__)
+
+
+def setup_experiment(argv):
+    """Parses the command line, joins DDP, loads the YAML, makes the folder.
+
+    Arguments
+    ---------
+    argv : list of str
+        ``[hparams.yaml, --key=value, ...]`` as SpeechBrain takes them.
+
+    Returns
+    -------
+    hparams : dict
+        Loaded hyperparameters (overrides applied).
+    run_opts : dict
+        SpeechBrain run options (device, distributed backend, ...).
+    """
+    hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    sb.utils.distributed.ddp_init_group(run_opts)
+    with open(hparams_file, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    sb.create_experiment_directory(
+        experiment_directory=hparams["output_folder"],
+        hyperparams_to_save=hparams_file,
+        overrides=overrides,
+    )
+    # SpeechBrain copies the file that called it (this one); keep the
+    # recipe's script beside it, as in every SpeechBrain output folder.
+    script = os.path.abspath(sys.argv[0])
+    if sb.utils.distributed.if_main_process() and os.path.isfile(script):
+        shutil.copy(script, hparams["output_folder"])
+    return hparams, run_opts
+
+
+def run_experiment(hparams, run_opts):
+    """Trains with the curriculum, reports each stage, tests the best model.
+
+    Arguments
+    ---------
+    hparams : dict
+        Loaded recipe hyperparameters (manifests already prepared).
+    run_opts : dict
+        SpeechBrain run options.
+
+    Returns
+    -------
+    PrototypeBrain
+        The brain, with ``test_stats`` (OA, AA, L_rec, loss) filled in.
+    """
+    datasets, label_encoder = dataio_prep(hparams)
+    class_names = [label_encoder.ind2lab[index] for index in range(len(label_encoder))]
+    brain = PrototypeBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts=run_opts,
+        checkpointer=hparams["checkpointer"],
+        class_names=class_names,
+    )
+    brain.init_prototypes(datasets["train"])
+    brain.fit(
+        hparams["curriculum"],
+        datasets["train"],
+        datasets["valid"],
+        train_loader_kwargs=hparams["dataloader_options"],
+        valid_loader_kwargs=hparams["test_dataloader_options"],
+    )
+    brain.write_stage_report()
+    brain.evaluate(
+        datasets["test"],
+        min_key=hparams["best_checkpoint_key"],
+        test_loader_kwargs=hparams["test_dataloader_options"],
+        mapping_set=datasets["train_eval"],
+    )
+    return brain

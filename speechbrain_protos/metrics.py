@@ -1,0 +1,213 @@
+"""Accuracy metrics of the paper: OA, AA, L_rec, cluster-to-class mapping.
+
+Clips are counted in a matrix ``counts[class, prototype]`` of which
+prototype each clip of each class chose. A mapping from prototypes to classes
+turns it into a class confusion matrix: identity in supervised mode (prototype
+k is class k), and in unsupervised mode the majority class of each
+prototype's *training* members (:func:`majority_mapping`), applied unchanged
+to validation and test clips. A prototype no training clip chose maps to -1
+and its clips count as errors.
+
+* OA: share of clips whose predicted class is right, in percent.
+* AA: mean over the classes present of each class's accuracy, in percent.
+* L_rec: mean reconstruction error of the chosen prototypes, reported as
+  10^3 x the mean squared error per bin, the unit of the paper's tables.
+
+Authors
+ * speechbrain-protos developers 2026
+"""
+
+import csv
+import os
+
+import torch
+import torch.distributed as dist
+
+REC_UNIT = 1e3  # the paper's tables report 10^3 x the per-bin MSE
+
+
+def majority_mapping(counts):
+    """Class of each prototype: the most frequent class among its clips.
+
+    Arguments
+    ---------
+    counts : torch.Tensor
+        ``[n_classes, K]`` assignment counts.
+
+    Returns
+    -------
+    torch.Tensor
+        Long ``[K]`` class per prototype; -1 where no clip chose it.
+
+    Example
+    -------
+    >>> majority_mapping(torch.tensor([[3, 0, 0], [1, 2, 0]]))
+    tensor([ 0,  1, -1])
+    """
+    mapping = counts.argmax(dim=0)
+    return torch.where(counts.sum(dim=0) > 0, mapping, torch.full_like(mapping, -1))
+
+
+def confusion_matrix(counts, mapping):
+    """Class confusion ``[n_classes, n_classes]`` from prototype counts.
+
+    Arguments
+    ---------
+    counts : torch.Tensor
+        ``[n_classes, K]`` assignment counts.
+    mapping : torch.Tensor
+        Long ``[K]`` class of each prototype (-1: none).
+
+    Returns
+    -------
+    torch.Tensor
+        ``confusion[true, predicted]``; clips of unmapped prototypes appear
+        in no column (they are errors).
+
+    Example
+    -------
+    >>> confusion_matrix(torch.tensor([[3, 1], [0, 2]]), torch.tensor([1, 1]))
+    tensor([[0, 4],
+            [0, 2]])
+    """
+    n_classes = counts.shape[0]
+    confusion = torch.zeros(n_classes, n_classes, dtype=counts.dtype)
+    mapped = mapping >= 0
+    confusion.index_add_(1, mapping[mapped], counts[:, mapped])
+    return confusion
+
+
+def class_accuracy(counts, confusion):
+    """Per-class accuracy in percent; NaN for classes with no clip.
+
+    Example
+    -------
+    >>> counts = torch.tensor([[2, 2], [0, 3], [0, 0]])
+    >>> class_accuracy(counts, confusion_matrix(counts, torch.tensor([0, 1])))
+    tensor([ 50., 100.,  nan], dtype=torch.float64)
+    """
+    totals = counts.sum(dim=1).to(torch.float64)
+    correct = confusion.diagonal().to(torch.float64)
+    return torch.where(totals > 0, 100.0 * correct / totals.clamp_min(1), float("nan"))
+
+
+class AssignmentCounts:
+    """Accumulates which prototype each clip chose, and its error.
+
+    Arguments
+    ---------
+    n_classes : int
+        Number of classes.
+    n_prototypes : int
+        Number of prototypes K.
+
+    Example
+    -------
+    >>> stats = AssignmentCounts(n_classes=2, n_prototypes=2)
+    >>> stats.append(torch.tensor([0, 0, 1]), torch.tensor([0, 1, 1]),
+    ...              torch.tensor([0.002, 0.004, 0.003]))
+    >>> summary = stats.summarize(torch.tensor([0, 1]))
+    >>> round(summary["OA"], 2), summary["AA"], round(summary["L_rec"], 3)
+    (66.67, 75.0, 3.0)
+    """
+
+    def __init__(self, n_classes, n_prototypes):
+        self.counts = torch.zeros(n_classes, n_prototypes, dtype=torch.long)
+        self.rec_sum = torch.zeros((), dtype=torch.float64)
+        self.n_clips = torch.zeros((), dtype=torch.long)
+
+    def append(self, targets, choices, rec_errors):
+        """Adds a batch: classes ``[B]``, chosen prototypes ``[B]`` and the
+        reconstruction errors of those choices ``[B]``."""
+        targets = targets.detach().reshape(-1).cpu().long()
+        choices = choices.detach().reshape(-1).cpu().long()
+        flat = targets * self.counts.shape[1] + choices
+        self.counts += torch.bincount(flat, minlength=self.counts.numel()).view_as(
+            self.counts
+        )
+        self.rec_sum += rec_errors.detach().double().sum().cpu()
+        self.n_clips += targets.numel()
+
+    def merge_across_processes(self, device="cpu"):
+        """Sums the counts of every DDP process (no-op when not distributed).
+
+        ``device`` is where the reduction runs (CUDA for the NCCL backend).
+        """
+        if not (dist.is_available() and dist.is_initialized()):
+            return
+        for name in ("counts", "rec_sum", "n_clips"):
+            tensor = getattr(self, name).to(device)
+            dist.all_reduce(tensor)
+            setattr(self, name, tensor.cpu())
+
+    def prototype_counts(self):
+        """How many clips chose each prototype, ``[K]``."""
+        return self.counts.sum(dim=0)
+
+    def summarize(self, mapping):
+        """OA, AA (percent) and L_rec (10^3 x MSE) under a mapping."""
+        confusion = confusion_matrix(self.counts, mapping)
+        per_class = class_accuracy(self.counts, confusion)
+        total = max(int(self.n_clips), 1)
+        present = ~per_class.isnan()
+        return {
+            "OA": 100.0 * float(confusion.diagonal().sum()) / total,
+            "AA": float(per_class[present].mean()) if present.any() else 0.0,
+            "L_rec": REC_UNIT * float(self.rec_sum) / total,
+        }
+
+
+def write_confusion_matrix(confusion, class_names, folder, title="Confusion matrix"):
+    """Writes ``confusion_matrix.csv`` and ``confusion_matrix.png``.
+
+    Arguments
+    ---------
+    confusion : torch.Tensor
+        ``[n_classes, n_classes]`` counts, rows true, columns predicted.
+    class_names : list of str
+        Name of each class.
+    folder : str
+        Output folder (created if needed).
+    title : str
+        Title of the figure.
+
+    Returns
+    -------
+    tuple of str
+        Paths of the CSV and PNG files.
+
+    Example
+    -------
+    >>> folder = getfixture("tmpdir")
+    >>> csv_path, png_path = write_confusion_matrix(
+    ...     torch.tensor([[3, 1], [0, 2]]), ["cello", "flute"], folder)
+    >>> open(csv_path).read().splitlines()[1]
+    'cello,3,1'
+    """
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from matplotlib import pyplot
+
+    os.makedirs(folder, exist_ok=True)
+    csv_path = os.path.join(folder, "confusion_matrix.csv")
+    png_path = os.path.join(folder, "confusion_matrix.png")
+    with open(csv_path, "w", newline="", encoding="utf-8") as fout:
+        writer = csv.writer(fout)
+        writer.writerow(["true \\ predicted", *class_names])
+        for name, row in zip(class_names, confusion.tolist()):
+            writer.writerow([name, *row])
+    size = max(4.0, 0.32 * len(class_names) + 2.0)
+    figure, axes = pyplot.subplots(figsize=(size, size))
+    totals = confusion.sum(dim=1, keepdim=True).clamp_min(1)
+    image = axes.imshow((confusion / totals).numpy(), cmap="magma", vmin=0, vmax=1)
+    axes.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
+    axes.set_yticks(range(len(class_names)), class_names, fontsize=7)
+    axes.set_xlabel("predicted")
+    axes.set_ylabel("true")
+    axes.set_title(title)
+    figure.colorbar(image, ax=axes, fraction=0.046, label="share of the true class")
+    figure.tight_layout()
+    figure.savefig(png_path, dpi=120)
+    pyplot.close(figure)
+    return csv_path, png_path

@@ -1,0 +1,68 @@
+"""OA, AA, L_rec, cluster naming and the confusion-matrix files."""
+
+import csv
+
+import pytest
+import torch
+
+from speechbrain_protos.metrics import (
+    AssignmentCounts,
+    class_accuracy,
+    confusion_matrix,
+    majority_mapping,
+    write_confusion_matrix,
+)
+
+
+def test_supervised_summary_by_hand():
+    stats = AssignmentCounts(n_classes=3, n_prototypes=3)
+    # class 0: 3 clips, 2 right; class 1: 1 clip, right; class 2: no clip.
+    stats.append(
+        torch.tensor([0, 0, 0, 1]),
+        torch.tensor([0, 0, 1, 1]),
+        torch.tensor([0.001, 0.002, 0.003, 0.002]),
+    )
+    summary = stats.summarize(torch.arange(3))
+    assert summary["OA"] == pytest.approx(75.0)
+    assert summary["AA"] == pytest.approx((200 / 3 + 100) / 2)  # absent class ignored
+    assert summary["L_rec"] == pytest.approx(2.0)  # 1e3 x mean error
+
+
+def test_clusters_are_named_by_their_majority_class():
+    counts = torch.tensor([[5, 0, 1, 0], [1, 4, 0, 0], [0, 3, 0, 0]])
+    mapping = majority_mapping(counts)
+    assert mapping.tolist() == [0, 1, 0, -1]
+    confusion = confusion_matrix(counts, mapping)
+    assert confusion.tolist() == [[6, 0, 0], [1, 4, 0], [0, 3, 0]]
+    assert class_accuracy(counts, confusion).tolist() == pytest.approx(
+        [100.0, 80.0, 0.0]
+    )
+
+
+def test_clips_of_unnamed_clusters_count_as_errors():
+    stats = AssignmentCounts(n_classes=2, n_prototypes=2)
+    stats.append(torch.tensor([0, 1]), torch.tensor([0, 1]), torch.zeros(2))
+    summary = stats.summarize(torch.tensor([0, -1]))
+    assert summary["OA"] == pytest.approx(50.0)
+
+
+def test_merge_is_a_no_op_without_distributed():
+    stats = AssignmentCounts(2, 2)
+    stats.append(torch.tensor([1]), torch.tensor([0]), torch.tensor([0.5]))
+    stats.merge_across_processes()
+    assert stats.counts.tolist() == [[0, 0], [1, 0]] and int(stats.n_clips) == 1
+    assert stats.prototype_counts().tolist() == [1, 0]
+
+
+def test_confusion_files(tmp_path):
+    csv_path, png_path = write_confusion_matrix(
+        torch.tensor([[2, 1], [0, 3]]), ["Strings/Viola", "Winds/Flute"], tmp_path
+    )
+    rows = list(csv.reader(open(csv_path, encoding="utf-8")))
+    assert rows == [
+        ["true \\ predicted", "Strings/Viola", "Winds/Flute"],
+        ["Strings/Viola", "2", "1"],
+        ["Winds/Flute", "0", "3"],
+    ]
+    with open(png_path, "rb") as fin:
+        assert fin.read(8) == b"\x89PNG\r\n\x1a\n"
