@@ -57,7 +57,7 @@ def test_supervised_run_learns(supervised_run):
         "pitch"
     ] * 2 + ["filters"] * 2
     assert rows[-1]["train"]["loss"] < 0.85 * rows[0]["train"]["loss"]
-    # Measured 83% on 18 test clips (chance 16.7%); demand 3x chance.
+    # Measured 72.2% on 18 test clips (chance 16.7%); demand 3x chance.
     assert read_results(supervised_run)["OA"] >= 3 * CHANCE
 
 
