@@ -399,7 +399,26 @@ class PrototypeBrain(sb.Brain):
             for target, source in pairs:
                 mapping[target] = mapping[source]
             self.train_stats["reassigned"] = len(pairs)
+            self._check_replicas_agree()
         self.train_mapping = mapping
+
+    def _check_replicas_agree(self):
+        """Under DDP, checks every process holds the same prototypes.
+
+        Reassignment edits parameters outside of backward, where DDP does not
+        synchronise them; every process must have made the same edit.
+        """
+        if not _is_distributed():
+            return
+        checksum = self.model.prototypes.detach().double().sum().to(self.device)
+        low, high = checksum.clone(), checksum.clone()
+        dist.all_reduce(low, op=dist.ReduceOp.MIN)
+        dist.all_reduce(high, op=dist.ReduceOp.MAX)
+        if not torch.equal(low, high):
+            raise RuntimeError(
+                "DDP processes hold different prototypes after reassignment "
+                f"(checksums {low.item()} to {high.item()})"
+            )
 
     def _mean_across_processes(self, value):
         if not _is_distributed():

@@ -116,6 +116,23 @@ def test_two_process_ddp_on_cpu(librispeech_root, tmp_path):
     assert read_results(tmp_path)["n_clips"] == N_SPEAKERS
 
 
+def test_two_process_ddp_unsupervised_keeps_replicas_identical(
+    librispeech_root, tmp_path
+):
+    # Each process checks after every reassignment that all hold the same
+    # prototypes, and stops the run if not.
+    args = libri_args(librispeech_root, tmp_path, epochs=2) + [
+        "--distributed_backend=gloo",
+        "--n_init_proposals=20",
+    ]
+    process = run_recipe("librispeech", "librispeech_unsupervised.yaml", args, nproc=2)
+    assert_ok(process)
+    rows = parse_train_log(tmp_path / "train_log.txt")
+    assert [row["epoch"] for row in rows] == [1, 2]
+    # Measured: one prototype reassigned after epoch 1 with these seeds.
+    assert sum(row["train"]["reassigned"] for row in rows) >= 1
+
+
 def test_wrong_class_count_stops_before_training(librispeech_root, tmp_path):
     args = libri_args(librispeech_root, tmp_path, epochs=1) + ["--n_classes=5"]
     process = run_recipe("librispeech", "librispeech.yaml", args)
