@@ -20,6 +20,7 @@ import shutil
 import sys
 
 import speechbrain as sb
+import torch.distributed as dist
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_protos.brain import PrototypeBrain
@@ -74,6 +75,7 @@ def run_experiment(hparams, run_opts):
     -------
     PrototypeBrain
         The brain, with ``test_stats`` (OA, AA, L_rec, loss) filled in.
+        Under DDP the process group is closed before returning.
     """
     datasets, label_encoder = dataio_prep(hparams)
     class_names = [label_encoder.ind2lab[index] for index in range(len(label_encoder))]
@@ -100,4 +102,16 @@ def run_experiment(hparams, run_opts):
         test_loader_kwargs=hparams["test_dataloader_options"],
         mapping_set=datasets["train_eval"],
     )
+    close_distributed()
     return brain
+
+
+def close_distributed():
+    """Waits for every process, then closes the DDP process group.
+
+    A process that exits while another still works (the main one writes the
+    results) can tear gloo's threads down mid-operation and abort.
+    """
+    if dist.is_available() and dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
