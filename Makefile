@@ -1,21 +1,43 @@
 # The README's commands. `make test` is what CI runs (.ci/run).
 PYTHON ?= python3
 VENV ?= .venv
-VENV_PYTHON := $(VENV)/bin/python
+VENV_PYTHON := $(abspath $(VENV))/bin/python
 INSTALLED := $(VENV)/.installed
+# tinysoundfont renders the demo's notes; its pyaudio dependency (live
+# playback) does not build here and is not needed, hence --no-deps.
+TINYSOUNDFONT := tinysoundfont==0.3.7
 
-.PHONY: setup test bench clean
+# `make demo` options (see the README):
+DEMO_OUTPUT ?= results/demo
+SOUNDFONT ?=
+TEST_SOUNDFONT ?=
+INSTRUMENTS ?=
+EPOCHS ?=
+UNSUPERVISED ?=
+DEMO_ARGS := --output $(abspath $(DEMO_OUTPUT)) \
+	$(if $(SOUNDFONT),--soundfont $(abspath $(SOUNDFONT))) \
+	$(if $(TEST_SOUNDFONT),--test-soundfont $(abspath $(TEST_SOUNDFONT))) \
+	$(if $(INSTRUMENTS),--instruments $(INSTRUMENTS)) \
+	$(if $(EPOCHS),--epochs $(EPOCHS)) \
+	$(if $(filter 1 yes true,$(UNSUPERVISED)),--unsupervised)
+
+.PHONY: setup demo test bench clean
 
 # Create the virtualenv if missing (reused otherwise) and install the
-# package with its test extras; re-install when setup.py changes.
+# package with its test and demo extras; re-install when setup.py changes.
 setup: $(INSTALLED)
 
 $(INSTALLED): setup.py
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
-	$(VENV_PYTHON) -m pip install --upgrade-strategy only-if-needed -e '.[test]'
+	$(VENV_PYTHON) -m pip install --upgrade-strategy only-if-needed -e '.[test,demo]'
+	$(VENV_PYTHON) -m pip install --no-deps $(TINYSOUNDFONT)
 	touch $@
 
-# Unit tests and the library's doctests.
+# The main job: render SoundFont notes, train, test, write the gallery.
+demo: $(INSTALLED)
+	cd recipes/SOL/instrument_id && $(VENV_PYTHON) demo.py $(DEMO_ARGS)
+
+# Unit tests, recipe tests and the library's doctests.
 test: $(INSTALLED)
 	$(VENV_PYTHON) -m pytest
 

@@ -29,5 +29,18 @@ setup(
         # Confusion-matrix and prototype figures (PNG).
         "matplotlib",
     ],
-    extras_require={"test": ["pytest>=7"], "dev": ["pytest>=7", "ruff"]},
+    extras_require={
+        # The demo renders notes from a SoundFont: pretty_midi ships the
+        # TimGM6mb SoundFont, sf2utils reads its sample zones. The renderer,
+        # tinysoundfont, is installed with --no-deps (see the Makefile).
+        # sf2utils imports audioop, which Python 3.13 removed.
+        "demo": ["pretty_midi", "sf2utils", "audioop-lts; python_version >= '3.13'"],
+        "test": [
+            "pytest>=7",
+            "pretty_midi",
+            "sf2utils",
+            "audioop-lts; python_version >= '3.13'",
+        ],
+        "dev": ["pytest>=7", "ruff"],
+    },
 )

@@ -320,7 +320,10 @@ class PrototypeBrain(sb.Brain):
         errors, beta = predictions
         targets = batch.label_encoded.data.reshape(-1)
         loss, _ = self.hparams.objective(
-            errors, beta, targets if self.supervised else None
+            errors,
+            beta,
+            targets if self.supervised else None,
+            ce_weight=1.0 if self.curriculum.ce_active else 0.0,
         )
         predicted = errors.argmin(dim=1)
         # L_rec is measured on the prototype the clip is trained with (its

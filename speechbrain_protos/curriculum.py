@@ -8,8 +8,9 @@ stages declared in YAML. Each stage adds to the ones before it:
 ``raw``                   plain prototypes, no transformation
 ``gain``, ``pitch``,      switch that transformation on (its decoder and the
 ``filters``               shared encoder optionally warm up their lr)
-``ce_temperature``        let the inverse temperature beta of L_ce train
-                          (frozen before this stage when the stage is listed)
+``ce_temperature``        switch L_ce on and let its inverse temperature
+                          beta train (when this stage is listed, L_ce has
+                          weight 0 and beta is frozen before it)
 ``lr_decay``              multiply every learning rate by ``lr_decay_factor``
 ========================  ==================================================
 
@@ -144,9 +145,9 @@ class Curriculum(EpochCounter):
         return tuple(name for name in TRANSFORM_STAGES if name in self.reached)
 
     @property
-    def beta_trainable(self):
-        """Whether beta learns now (always, unless ``ce_temperature`` is a
-        later stage)."""
+    def ce_active(self):
+        """Whether L_ce is on and beta learns (always, unless
+        ``ce_temperature`` is a later stage)."""
         return "ce_temperature" not in self.stages or "ce_temperature" in self.reached
 
     def lr_scale(self, group, step):
@@ -172,7 +173,7 @@ class Curriculum(EpochCounter):
         >>> curriculum.lr_scale("beta", step=0), curriculum.lr_scale("gain", step=0)
         (0.0, 1.0)
         """
-        if group == BETA_GROUP and not self.beta_trainable:
+        if group == BETA_GROUP and not self.ce_active:
             return 0.0
         scale = self.lr_decay_factor ** self.reached.count("lr_decay")
         if self.warmup_steps > 0 and group in self._warming_groups():

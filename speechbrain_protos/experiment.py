@@ -21,6 +21,7 @@ import sys
 
 import speechbrain as sb
 import torch.distributed as dist
+import yaml
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_protos.brain import PrototypeBrain
@@ -29,13 +30,16 @@ from speechbrain_protos.data.dataio import dataio_prep
 logger = logging.getLogger(__name__)
 
 
-def setup_experiment(argv):
+def setup_experiment(argv, extra_overrides=None):
     """Parses the command line, joins DDP, loads the YAML, makes the folder.
 
     Arguments
     ---------
     argv : list of str
         ``[hparams.yaml, --key=value, ...]`` as SpeechBrain takes them.
+    extra_overrides : dict, optional
+        Overrides applied on top of the YAML before the command line's
+        (nested mappings merge key by key).
 
     Returns
     -------
@@ -45,6 +49,10 @@ def setup_experiment(argv):
         SpeechBrain run options (device, distributed backend, ...).
     """
     hparams_file, run_opts, overrides = sb.parse_arguments(argv)
+    if extra_overrides:
+        overrides = merge_overrides(
+            extra_overrides, yaml.safe_load(overrides) if overrides else None
+        )
     sb.utils.distributed.ddp_init_group(run_opts)
     with open(hparams_file, encoding="utf-8") as fin:
         hparams = load_hyperpyyaml(fin, overrides)
@@ -59,6 +67,23 @@ def setup_experiment(argv):
     if sb.utils.distributed.if_main_process() and os.path.isfile(script):
         shutil.copy(script, hparams["output_folder"])
     return hparams, run_opts
+
+
+def merge_overrides(base, update):
+    """Overrides ``base`` by ``update``, merging nested mappings key by key.
+
+    Example
+    -------
+    >>> merge_overrides({"lr": 1, "curriculum": {"patience": 3, "max_epochs": 6}},
+    ...                 {"curriculum": {"patience": 2}})
+    {'lr': 1, 'curriculum': {'patience': 2, 'max_epochs': 6}}
+    """
+    merged = dict(base)
+    for key, value in (update or {}).items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            value = merge_overrides(merged[key], value)
+        merged[key] = value
+    return merged
 
 
 def run_experiment(hparams, run_opts):

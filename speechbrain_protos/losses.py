@@ -252,7 +252,7 @@ class PrototypeObjective(torch.nn.Module):
         self.mode = mode
         self.lambda_ce = lambda_ce
 
-    def forward(self, errors, beta, targets=None):
+    def forward(self, errors, beta, targets=None, ce_weight=1.0):
         """Returns the loss and a dict of detached parts.
 
         Arguments
@@ -263,6 +263,10 @@ class PrototypeObjective(torch.nn.Module):
             Inverse temperature of L_ce.
         targets : torch.Tensor, optional
             Classes ``[B]``; required in supervised mode.
+        ce_weight : float
+            Multiplies ``lambda_ce`` (the curriculum sets 0 before its
+            ``ce_temperature`` stage). L_ce stays in the graph, with a zero
+            gradient, so beta is never an unused parameter.
 
         Returns
         -------
@@ -280,5 +284,5 @@ class PrototypeObjective(torch.nn.Module):
         targets = _flat_targets(targets, errors.shape[0])
         rec = chosen_errors(errors, targets).mean()
         ce = prototype_cross_entropy(errors, targets, beta)
-        loss = rec + self.lambda_ce * ce
+        loss = rec + ce_weight * self.lambda_ce * ce
         return loss, {"rec": rec.detach(), "ce": ce.detach(), "choice": targets}

@@ -4,6 +4,7 @@ import pathlib
 
 import pytest
 import torch
+import yaml
 from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_protos.brain import PrototypeBrain
@@ -13,7 +14,12 @@ from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.losses import PrototypeObjective
 
 REPO = pathlib.Path(__file__).resolve().parents[2]
-RECIPE_YAMLS = sorted(REPO.glob("recipes/*/*/hparams/*.yaml"))
+OVERRIDE_YAMLS = ("demo.yaml",)  # applied on top of a recipe YAML
+RECIPE_YAMLS = sorted(
+    path
+    for path in REPO.glob("recipes/*/*/hparams/*.yaml")
+    if path.name not in OVERRIDE_YAMLS
+)
 
 
 def make_brain(tmp_path, mode="supervised", stages=("raw", "gain"), **overrides):
@@ -150,3 +156,16 @@ def test_recipe_yaml_loads_with_everything_the_brain_needs(path, tmp_path):
         class_names=[str(i) for i in range(hparams["n_classes"])],
     )
     assert brain.supervised == ("unsupervised" not in path.name)
+
+
+@pytest.mark.parametrize("recipe", ["sol.yaml", "sol_unsupervised.yaml"])
+def test_demo_overrides_apply_to_both_sol_recipes(recipe, tmp_path):
+    folder = REPO / "recipes" / "SOL" / "instrument_id" / "hparams"
+    overrides = yaml.safe_load((folder / "demo.yaml").read_text())
+    overrides.update(data_folder=str(tmp_path), output_folder=str(tmp_path))
+    with open(folder / recipe, encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    assert hparams["curriculum"].stages == overrides["curriculum"]["stages"]
+    assert hparams["curriculum"].max_epochs == overrides["curriculum"]["max_epochs"]
+    assert hparams["model"].beta.item() == pytest.approx(1000.0)
+    assert hparams["lr"] == overrides["lr"]

@@ -70,6 +70,9 @@ def test_beta_is_frozen_until_its_stage_and_decay_applies_to_all():
                 curriculum.lr_scale("gain", 0),
             )
         )
+        assert curriculum.ce_active == (
+            curriculum.stage in ("ce_temperature", "lr_decay")
+        )
         curriculum.update(1.0, step=0)
     assert scales == [
         ("raw", 0.0, 1.0),

@@ -103,3 +103,13 @@ def test_objective_modes():
         chosen_errors(ERRORS, torch.tensor([0]))
     with pytest.raises(ValueError, match="reduction"):
         clustering_loss(ERRORS, reduction="max")
+
+
+def test_ce_weight_zero_leaves_beta_in_the_graph_with_no_gradient():
+    beta_raw = torch.tensor(3.0, requires_grad=True)
+    beta = torch.nn.functional.softplus(beta_raw)
+    objective = PrototypeObjective("supervised", lambda_ce=0.5)
+    loss, parts = objective(ERRORS, beta, TARGETS, ce_weight=0.0)
+    assert loss.item() == pytest.approx(parts["rec"].item())
+    loss.backward()
+    assert beta_raw.grad is not None and beta_raw.grad.item() == 0.0

@@ -29,47 +29,11 @@ from speechbrain_protos.data.manifests import (
     seeded_split,
     write_manifests,
 )
+from speechbrain_protos.data.sol import LAYOUT_DEPTH, SOL_CLASSES, label_of
 
 logger = logging.getLogger(__name__)
 
 AUDIO_EXTENSIONS = (".wav", ".aif", ".aiff", ".flac")
-LAYOUT_DEPTH = 4  # Family / Instrument / technique / file
-# The 33 classes of SOL 0.9 HQ, in the order of the authors' label indices.
-SOL_CLASSES = (
-    "PluckedStrings/Guitar",
-    "PluckedStrings/Harp",
-    "Bassoons/Bassoon",
-    "Saxophones/Alto-Sax",
-    "Flutes/Flute",
-    "Tubas/Bass-Tuba",
-    "Trumpets/Trumpet-C-wah",
-    "Trumpets/Trumpet-C-cup",
-    "Trumpets/Trumpet-C-harmon",
-    "Trumpets/Trumpet-C-straight",
-    "Trumpets/Trumpet-C",
-    "Horns/Horn-sordina",
-    "Horns/Horn",
-    "Trombones/Tenor-Trombone-straight",
-    "Trombones/Tenor-Trombone-cup",
-    "Trombones/Tenor-Trombone-wah",
-    "Trombones/Tenor-Trombone-harmon",
-    "Trombones/Tenor-Trombone",
-    "Strings/Violin",
-    "Strings/Violoncello-sordina",
-    "Strings/Contrabass",
-    "Strings/Viola-sordina",
-    "Strings/Contrabass-sordina",
-    "Strings/Violoncello",
-    "Strings/Viola-sordina-piombo",
-    "Strings/Violoncello-sordina-piombo",
-    "Strings/Viola",
-    "Strings/Violin-sordina-piombo",
-    "Strings/Violin-sordina",
-    "Keyboards/Accordion",
-    "Oboes/Oboe",
-    "Oboes/Oboe-sordina",
-    "Clarinets/Clarinet-Bb",
-)
 
 
 def prepare_sol(
@@ -128,18 +92,6 @@ def prepare_sol(
             for audio in files
         }
     write_manifests(save_folder, splits, options)
-
-
-def label_of(relative_path):
-    """Class of a file: its ``<Family>/<Instrument>`` folders.
-
-    Example
-    -------
-    >>> label_of("Strings/Viola-sordina/ordinario/Va-ord-A4-mf.wav")
-    'Strings/Viola-sordina'
-    """
-    family, instrument = relative_path.replace(os.sep, "/").split("/")[:2]
-    return f"{family}/{instrument}"
 
 
 def _clip_id(path, root):
