@@ -162,9 +162,13 @@ class PrototypeBrain(sb.Brain):
 
     @property
     def model(self):
-        """The PrototypeReconstructor, unwrapped from DDP if need be."""
+        """The PrototypeReconstructor, unwrapped from (D)DP if need be."""
         model = self.modules.model
-        return model.module if hasattr(model, "module") else model
+        wrappers = (
+            torch.nn.parallel.DistributedDataParallel,
+            torch.nn.DataParallel,
+        )
+        return model.module if isinstance(model, wrappers) else model
 
     @property
     def curriculum(self):
