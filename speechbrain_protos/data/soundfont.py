@@ -648,21 +648,34 @@ def write_split_files(rows, assignment, folder):
     return report
 
 
-def _parse_args(argv=None):
-    parser = argparse.ArgumentParser(
-        description="Render single instrument notes from a SoundFont in the SOL layout."
-    )
-    parser.add_argument("--output", required=True, help="data set folder to write")
+def add_render_arguments(parser):
+    """Adds the SoundFont, test SoundFont and instrument options to a parser.
+
+    Example
+    -------
+    >>> parser = add_render_arguments(argparse.ArgumentParser())
+    >>> parser.parse_args(["--instruments", "flute"]).instruments
+    'flute'
+    """
     parser.add_argument("--soundfont", help="SoundFont file (default: TimGM6mb)")
     parser.add_argument(
         "--test-soundfont",
-        help="second SoundFont: train on --soundfont, test on this one",
+        help="second SoundFont: train on --soundfont, test on all notes of this one",
     )
     parser.add_argument(
         "--instruments",
         default="",
         help="comma-separated names or name:program:low-high (default: 16 SOL-like)",
     )
+    return parser
+
+
+def _parse_args(argv=None):
+    parser = argparse.ArgumentParser(
+        description="Render single instrument notes from a SoundFont in the SOL layout."
+    )
+    parser.add_argument("--output", required=True, help="data set folder to write")
+    add_render_arguments(parser)
     parser.add_argument(
         "--velocities",
         default=",".join(map(str, DEFAULT_VELOCITIES)),

@@ -34,6 +34,7 @@ from sol_prepare import prepare_sol
 
 from speechbrain_protos.data.dataio import dataio_prep, read_clip
 from speechbrain_protos.data.soundfont import (
+    add_render_arguments,
     parse_instruments,
     prepare_rendered_dataset,
 )
@@ -52,16 +53,7 @@ def parse_args(argv):
         default=os.path.join(REPO, "results", "demo"),
         help="output folder (default: results/demo)",
     )
-    parser.add_argument("--soundfont", help="SoundFont to render (default: TimGM6mb)")
-    parser.add_argument(
-        "--test-soundfont",
-        help="test on notes of this SoundFont instead (cross-SoundFont protocol)",
-    )
-    parser.add_argument(
-        "--instruments",
-        default="",
-        help="comma-separated names or name:program:low-high (default: 16 SOL-like)",
-    )
+    add_render_arguments(parser)
     parser.add_argument("--epochs", type=int, help="most epochs (default: demo.yaml)")
     parser.add_argument(
         "--unsupervised",
