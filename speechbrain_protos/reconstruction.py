@@ -332,36 +332,30 @@ def _torch_input_grad(
 
 
 @numba.njit(cache=True, fastmath=False)
-def _pair(
-    b,
-    k,
-    feats,
-    prototypes,
-    gain,
-    factor,
-    filters,
-    counts,
-    c,
-    bins_per_unit,
-    unit_freqs,
-    use_gain,
-    use_pitch,
-    use_filters,
-    softplus,
-    with_grads,
-    upstream,
-    d_gain,
-    d_factor,
-    d_filters,
-    d_protos,
-    d_feats,
-):  # pragma: no cover - compiled
+def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cover
     """Walks clip b with prototype k once; returns E[b, k].
 
-    With ``with_grads`` it writes the local gradients of (b, ., k) into
-    d_gain/d_factor/d_filters and row (b, k) of d_protos. With a non-empty
+    ``inputs`` is the tuple of :func:`_numba_args`. With ``with_grads`` it
+    writes the local gradients of (b, ., k) into ``grads`` (d_gain,
+    d_factor, d_filters, d_protos; row (b, k) of the last). With a non-empty
     ``upstream`` it adds ``-upstream[b, k] * dE/dR`` into d_feats[b].
     """
+    (
+        feats,
+        prototypes,
+        gain,
+        factor,
+        filters,
+        counts,
+        c,
+        bins_per_unit,
+        unit_freqs,
+        use_gain,
+        use_pitch,
+        use_filters,
+        softplus,
+    ) = inputs
+    d_gain, d_factor, d_filters, d_protos = grads
     n_bins = feats.shape[2]
     n_valid = counts[b]
     scale = 2.0 / (n_valid * n_bins)
@@ -461,111 +455,32 @@ def _softplus_and_grad(distance):  # pragma: no cover - compiled
 
 
 @numba.njit(parallel=True, cache=True)
-def _pairs_kernel(
-    feats,
-    prototypes,
-    gain,
-    factor,
-    filters,
-    counts,
-    c,
-    bins_per_unit,
-    unit_freqs,
-    use_gain,
-    use_pitch,
-    use_filters,
-    softplus,
-    with_grads,
-    errors,
-    d_gain,
-    d_factor,
-    d_filters,
-    d_protos,
-):  # pragma: no cover - compiled
+def _pairs_kernel(inputs, with_grads, errors, grads):  # pragma: no cover
     """E[b, k] (and local gradients) for every pair, in parallel."""
+    feats, prototypes = inputs[0], inputs[1]
     n_protos = prototypes.shape[0]
     no_upstream = np.zeros((0, 0), dtype=errors.dtype)
     no_input = np.zeros((0, 0, 0), dtype=feats.dtype)
     for pair in numba.prange(feats.shape[0] * n_protos):
         b = pair // n_protos
         k = pair % n_protos
-        errors[b, k] = _pair(
-            b,
-            k,
-            feats,
-            prototypes,
-            gain,
-            factor,
-            filters,
-            counts,
-            c,
-            bins_per_unit,
-            unit_freqs,
-            use_gain,
-            use_pitch,
-            use_filters,
-            softplus,
-            with_grads,
-            no_upstream,
-            d_gain,
-            d_factor,
-            d_filters,
-            d_protos,
-            no_input,
-        )
+        errors[b, k] = _pair(b, k, inputs, with_grads, grads, no_upstream, no_input)
 
 
 @numba.njit(parallel=True, cache=True)
-def _input_grad_kernel(
-    feats,
-    prototypes,
-    gain,
-    factor,
-    filters,
-    counts,
-    c,
-    bins_per_unit,
-    unit_freqs,
-    use_gain,
-    use_pitch,
-    use_filters,
-    softplus,
-    upstream,
-    d_feats,
-):  # pragma: no cover - compiled
+def _input_grad_kernel(inputs, upstream, d_feats):  # pragma: no cover
     """dL/dx, in parallel over clips (prototypes of a clip run in turn)."""
+    feats, prototypes = inputs[0], inputs[1]
     no_grad3 = np.zeros((0, 0, 0), dtype=feats.dtype)
-    no_grad4 = np.zeros((0, 0, 0, 0), dtype=feats.dtype)
+    no_grads = (no_grad3, no_grad3, np.zeros((0, 0, 0, 0), dtype=feats.dtype), no_grad3)
     for b in numba.prange(feats.shape[0]):
         for k in range(prototypes.shape[0]):
-            _pair(
-                b,
-                k,
-                feats,
-                prototypes,
-                gain,
-                factor,
-                filters,
-                counts,
-                c,
-                bins_per_unit,
-                unit_freqs,
-                use_gain,
-                use_pitch,
-                use_filters,
-                softplus,
-                False,
-                upstream,
-                no_grad3,
-                no_grad3,
-                no_grad4,
-                no_grad3,
-                d_feats,
-            )
+            _pair(b, k, inputs, False, no_grads, upstream, d_feats)
 
 
 def _numba_args(feats, prototypes, gain, factor, filters, counts, constants):
-    """Contiguous numpy views of the inputs (placeholders for None)."""
+    """The kernels' input tuple: contiguous numpy views (placeholders for
+    None), per-bin constants and which transforms are on."""
     dtype = feats.dtype
 
     def array(tensor, ndim):
@@ -610,10 +525,12 @@ def _numba_forward(
         "prototypes": buffer(prototypes, (batch, n_protos, n_bins)),
     }
     _pairs_kernel(
-        *_numba_args(feats, prototypes, gain, factor, filters, counts, constants),
+        _numba_args(feats, prototypes, gain, factor, filters, counts, constants),
         with_grads,
         errors.numpy(),
-        *(grads[name].numpy() for name in ("gain", "factor", "filters", "prototypes")),
+        tuple(
+            grads[name].numpy() for name in ("gain", "factor", "filters", "prototypes")
+        ),
     )
     present = {
         "gain": gain,
@@ -633,7 +550,7 @@ def _numba_input_grad(
 ):
     grad = torch.zeros_like(feats)
     _input_grad_kernel(
-        *_numba_args(feats, prototypes, gain, factor, filters, counts, constants),
+        _numba_args(feats, prototypes, gain, factor, filters, counts, constants),
         upstream.detach().to(feats.dtype).contiguous().numpy(),
         grad.numpy(),
     )
