@@ -14,7 +14,6 @@ Authors
  * speechbrain-protos developers 2026
 """
 
-import logging
 import os
 import shutil
 import sys
@@ -26,8 +25,6 @@ from hyperpyyaml import load_hyperpyyaml
 
 from speechbrain_protos.brain import PrototypeBrain
 from speechbrain_protos.data.dataio import dataio_prep
-
-logger = logging.getLogger(__name__)
 
 
 def setup_experiment(argv, extra_overrides=None):

@@ -9,14 +9,11 @@ Authors
  * speechbrain-protos developers 2026
 """
 
-import logging
 import os
 
 import speechbrain as sb
 import torch
 import torchaudio
-
-logger = logging.getLogger(__name__)
 
 
 def read_clip(path, start, stop, file_rate, target_rate):

@@ -44,11 +44,6 @@ class AudioFile(NamedTuple):
     sample_rate: int
     channels: int
 
-    @property
-    def duration(self):
-        """Length in seconds."""
-        return self.n_samples / self.sample_rate
-
 
 def probe_audio(paths, min_samples=1):
     """Reads the header of every file; skips and counts the bad ones.

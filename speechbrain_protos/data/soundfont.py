@@ -290,15 +290,28 @@ def render_note(synth, key, velocity, held, release, sample_rate):
     return np.concatenate([on, off]).reshape(-1, 2).mean(axis=1)
 
 
+_LOADED = {}  # per process: (soundfont, rate) -> (synth, SoundFont id, zones)
+
+
+def _load(soundfont, rate):
+    """A synthesizer with the SoundFont loaded, and its zones (once per process)."""
+    if (soundfont, rate) not in _LOADED:
+        import tinysoundfont
+
+        synth = tinysoundfont.Synth(samplerate=rate)
+        _LOADED[(soundfont, rate)] = (
+            synth,
+            synth.sfload(soundfont),
+            ZoneMap(soundfont),
+        )
+    return _LOADED[(soundfont, rate)]
+
+
 def _render_instrument(task):
     """Worker: renders every note of one instrument; returns metadata rows."""
-    import tinysoundfont
-
     (name, instrument, soundfont, velocities, held, release, rate, root) = task
-    synth = tinysoundfont.Synth(samplerate=rate)
-    sfid = synth.sfload(soundfont)
+    synth, sfid, zones = _load(soundfont, rate)
     synth.program_select(0, sfid, 0, instrument.program)
-    zones = ZoneMap(soundfont)
     source = soundfont_name(soundfont)
     rows, silent = [], 0
     for key in range(instrument.low, instrument.high + 1):

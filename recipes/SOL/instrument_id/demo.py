@@ -77,11 +77,10 @@ def start_fresh_if_changed(output, options):
         json.dump(options, fout, indent=1)
 
 
-def pick_examples(hparams, label_encoder):
+def pick_examples(hparams, test_set, label_encoder):
     """A few test clips, each of a different class."""
-    datasets, _ = dataio_prep(hparams)
     examples, seen = [], set()
-    for clip_id, entry in sorted(datasets["test"].data.items()):
+    for clip_id, entry in sorted(test_set.data.items()):
         if entry["label"] in seen:
             continue
         seen.add(entry["label"])
@@ -150,13 +149,13 @@ def main(argv=None):
         seed=hparams["seed"],
     )
     brain = run_experiment(hparams, run_opts)
-    _, label_encoder = dataio_prep(hparams)
+    datasets, label_encoder = dataio_prep(hparams)
     gallery = write_gallery(
         brain.model.cpu(),
         hparams["compute_features"].cpu(),
         prototype_names(brain),
         os.path.join(output, "gallery"),
-        pick_examples(hparams, label_encoder),
+        pick_examples(hparams, datasets["test"], label_encoder),
     )
     stats = brain.test_stats
     summary = {
