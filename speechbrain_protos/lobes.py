@@ -20,6 +20,8 @@ Authors
  * speechbrain-protos developers 2026
 """
 
+import math
+
 import torch
 from torch import nn
 
@@ -33,6 +35,8 @@ from speechbrain_protos.transforms import SpectralTransforms, TransformParams
 TRANSFORMS = ("gain", "pitch", "filters")
 OUTPUTS_PER_PROTOTYPE = {"gain": 1, "pitch": 1, "filters": 4}
 HEAD_INIT_STD = 1e-5  # heads start near zero: transforms start near identity
+TYPICAL_MOMENTUM = 0.05  # running means of the transformations (authors' value)
+NEUTRAL_FILTERS = (0.5, 0.0, 0.5, 0.0)  # what the filter head gives at zero
 
 
 def _conv_relu_bn(conv, channels, batch_norm):
@@ -294,6 +298,9 @@ class PrototypeReconstructor(nn.Module):
         Transforms applied at start, a subset of ("gain", "pitch", "filters").
     reconstruction_impl : str
         ``"fused"`` (memory-light, default) or ``"reference"``.
+    typical_momentum : float
+        Momentum of the running means of each prototype's transformations
+        (see :meth:`typical_params`), updated by every training forward.
 
     Example
     -------
@@ -327,10 +334,32 @@ class PrototypeReconstructor(nn.Module):
         beta_init=-4.0,
         active_transforms=TRANSFORMS,
         reconstruction_impl="fused",
+        typical_momentum=TYPICAL_MOMENTUM,
     ):
         super().__init__()
         if n_prototypes < 1:
             raise ValueError(f"n_prototypes must be >= 1; got {n_prototypes}")
+        # Constructor arguments, as an inference YAML writes them back.
+        self.config = {
+            "n_prototypes": n_prototypes,
+            "n_mels": n_mels,
+            "sample_rate": sample_rate,
+            "f_min": f_min,
+            "f_max": f_max,
+            "start_dim": start_dim,
+            "n_pools": n_pools,
+            "skip_channels": skip_channels,
+            "gain_scale": gain_scale,
+            "pitch_scale": pitch_scale,
+            "filter_scale": filter_scale,
+            "pitch_warp": pitch_warp,
+            "filter_shape": filter_shape,
+            "beta_init": beta_init,
+            "active_transforms": list(active_transforms),
+            "reconstruction_impl": reconstruction_impl,
+            "typical_momentum": typical_momentum,
+        }
+        self.typical_momentum = typical_momentum
         self.n_prototypes = n_prototypes
         self.n_mels = n_mels
         self.n_pools = n_pools
@@ -364,6 +393,17 @@ class PrototypeReconstructor(nn.Module):
             "transform_active", torch.zeros(len(TRANSFORMS), dtype=torch.bool)
         )
         self.active_transforms = active_transforms
+        # Running means of the transformations each prototype is used with:
+        # gain, log pitch factor, and filters (cutoff, slope, cutoff, slope).
+        self.register_buffer("typical_gain", torch.zeros(n_prototypes))
+        self.register_buffer("typical_log_factor", torch.zeros(n_prototypes))
+        self.register_buffer(
+            "typical_filters", torch.tensor(NEUTRAL_FILTERS).repeat(n_prototypes, 1)
+        )
+
+    def typical_buffers(self):
+        """The running-mean buffers, one row per prototype."""
+        return (self.typical_gain, self.typical_log_factor, self.typical_filters)
 
     @property
     def active_transforms(self):
@@ -400,6 +440,71 @@ class PrototypeReconstructor(nn.Module):
             raise ValueError(f"empty feature batch: shape {list(feats.shape)}")
         lengths = check_relative_lengths(lengths, feats.shape[0]).to(feats.device)
         return frame_counts(lengths, feats.shape[1])
+
+    @torch.no_grad()
+    def load_prototypes(self, source):
+        """Takes another model's prototypes and their typical transforms.
+
+        The networks stay as they are: this swaps the sounds a model
+        reconstructs with, e.g. to hear one model's decoders drive another
+        model's prototypes.
+
+        Arguments
+        ---------
+        source : PrototypeReconstructor or dict
+            A model of the same K and F, or its state dict (``model.ckpt``).
+
+        Example
+        -------
+        >>> a = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
+        >>> b = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
+        >>> b.load_prototypes(a)
+        >>> torch.equal(a.prototypes, b.prototypes)
+        True
+        """
+        state = source.state_dict() if isinstance(source, nn.Module) else source
+        names = ("prototypes", "typical_gain", "typical_log_factor", "typical_filters")
+        own = self.state_dict()
+        for name in names:
+            if name not in state:
+                raise ValueError(f"the source has no {name}")
+            if state[name].shape != own[name].shape:
+                raise ValueError(
+                    f"{name} has shape {list(state[name].shape)} in the source, "
+                    f"{list(own[name].shape)} here: models must have the same "
+                    "number of prototypes and mel bins"
+                )
+        for name in names:
+            own[name].copy_(state[name])
+
+    def typical_prototypes(self, pitch=1.0, prototypes=None):
+        """Every prototype through its typical transformations, ``[K, F]``.
+
+        Arguments
+        ---------
+        pitch : float
+            Extra pitch factor (see :meth:`typical_params`).
+        prototypes : torch.Tensor, optional
+            ``[K, F]`` frames to transform instead of the model's own.
+
+        Example
+        -------
+        >>> model = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
+        >>> torch.allclose(model.typical_prototypes(), model.prototypes, atol=1e-6)
+        True
+        """
+        params = self.typical_params(1, pitch=pitch)
+        everyone = TransformParams(
+            *(
+                None
+                if values is None
+                else values.expand(self.n_prototypes, -1, *values.shape[2:])
+                for values in params
+            )
+        )
+        choice = torch.arange(self.n_prototypes, device=self.prototypes.device)
+        frames = self.prototypes if prototypes is None else prototypes
+        return reconstruct_chosen(frames, everyone, choice, self.transforms, 1)[:, 0]
 
     def predict_transforms(self, feats, lengths=None):
         """Per-frame parameters of every active transform for every prototype.
@@ -471,15 +576,98 @@ class PrototypeReconstructor(nn.Module):
             The inverse temperature (only with ``return_beta``).
         """
         counts = self._check_feats(feats, lengths)
+        params = self._predict(feats, counts)
         errors = reconstruction_errors(
             feats,
             self.prototypes,
-            self._predict(feats, counts),
+            params,
             self.transforms,
             counts,
             impl=self.reconstruction_impl,
         )
+        if self.training:
+            self._update_typical(params, errors.detach().argmin(dim=1), counts)
         return (errors, self.beta) if return_beta else errors
+
+    @torch.no_grad()
+    def _update_typical(self, params, choice, counts):
+        """Moves each used prototype's running means towards the time-mean
+        transformations of the clips it reconstructs best."""
+        selected = params.select(choice)
+        log_factor = None if selected.factor is None else selected.factor.log()
+        used = torch.bincount(choice, minlength=self.n_prototypes)
+        seen = used > 0
+        for values, buffer in (
+            (selected.gain, self.typical_gain),
+            (log_factor, self.typical_log_factor),
+            (selected.filters, self.typical_filters),
+        ):
+            if values is None:
+                continue
+            frames = torch.arange(values.shape[1], device=counts.device)
+            valid = (frames < counts[:, None]).to(values.dtype)
+            valid = valid.view(*valid.shape, *[1] * (values.dim() - 2))
+            clip_means = (values * valid).sum(dim=1) / valid.sum(dim=1)
+            sums = torch.zeros_like(buffer).index_add_(0, choice, clip_means.to(buffer))
+            means = sums[seen] / used[seen].view(-1, *[1] * (buffer.dim() - 1))
+            buffer[seen] += self.typical_momentum * (means - buffer[seen])
+
+    def typical_params(self, n_frames, pitch=1.0, gain=0.0):
+        """Each prototype's running-mean transformations held over time.
+
+        Arguments
+        ---------
+        n_frames : int
+            Frames T to hold them for.
+        pitch : float
+            Extra pitch factor on top of the typical one (2.0: an octave up).
+        gain : float
+            Extra gain in normalised log-mel units, on top of the typical one.
+
+        Returns
+        -------
+        TransformParams
+            ``[1, T, K]`` gains and factors, ``[1, T, K, 4]`` filters, for the
+            active transforms (pitch and gain extras apply even when the
+            model's own pitch or gain transform is off).
+
+        Example
+        -------
+        >>> model = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2,
+        ...                                active_transforms=["filters"])
+        >>> params = model.typical_params(5, pitch=2.0)
+        >>> params.factor[0, :, 0]
+        tensor([2., 2., 2., 2., 2.])
+        >>> params.gain is None, params.filters.shape
+        (True, torch.Size([1, 5, 2, 4]))
+        """
+        active = self.active_transforms
+
+        def held(values):
+            return (
+                values.unsqueeze(0)
+                .unsqueeze(0)
+                .expand(1, n_frames, *values.shape)
+                .clone()
+            )
+
+        gain_values = self.typical_gain if "gain" in active else None
+        if gain:
+            gain_values = (
+                0.0 if gain_values is None else gain_values
+            ) + torch.full_like(self.typical_gain, float(gain))
+        log_factor = self.typical_log_factor if "pitch" in active else None
+        if pitch != 1.0:
+            if pitch <= 0:
+                raise ValueError(f"pitch must be a positive factor; got {pitch}")
+            log_factor = (0.0 if log_factor is None else log_factor) + torch.full_like(
+                self.typical_log_factor, math.log(pitch)
+            )
+        return TransformParams(
+            gain=None if gain_values is None else held(gain_values),
+            factor=None if log_factor is None else held(log_factor.exp()),
+            filters=held(self.typical_filters) if "filters" in active else None,
+        )
 
     def reconstruct(self, feats, choice, lengths=None):
         """Reconstruction of each clip by one chosen prototype.

@@ -4,8 +4,9 @@ After each training epoch, a prototype chosen by too few clips (a share below
 ``threshold`` of a uniform share 1/K) is replaced by a perturbed copy of a
 prototype drawn in proportion to use. Everything that belongs to one
 prototype moves with it: its frame, the rows of its decoder heads (all of
-them: ``values_per_prototype`` channels each), and the optimizer state
-(Adam's moments) of those rows. The donor is perturbed too, so the two
+them: ``values_per_prototype`` channels each), the optimizer state
+(Adam's moments) of those rows, and its typical (running-mean)
+transformations. The donor is perturbed too, so the two
 drift apart.
 
 This fixes three bugs of the authors' code: there every head-row index
@@ -112,6 +113,8 @@ def reassign_prototypes(
                 for param in (decoder.head.weight, decoder.head.bias):
                     _copy_rows(param, source_rows, target_rows)
                     _copy_optimizer_rows(optimizer, param, source_rows, target_rows)
+            for buffer in model.typical_buffers():
+                buffer[target] = buffer[source]
     logger.info(
         "Reassigned %d under-used prototypes: %s",
         len(pairs),

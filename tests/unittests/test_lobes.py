@@ -157,3 +157,40 @@ def test_supervised_training_learns():
         accuracy = (model(test_feats).argmin(dim=1) == test_labels).float().mean()
     assert losses[-1] < 0.2 * losses[0], losses[::10]
     assert accuracy > 0.9
+
+
+def test_typical_transformations_follow_the_chosen_prototypes_in_training():
+    torch.manual_seed(0)
+    model = PrototypeReconstructor(3, n_mels=32, start_dim=4, n_pools=2)
+    with torch.no_grad():
+        for decoder in model.decoders.values():
+            decoder.head.bias.normal_()
+    feats = torch.rand(4, 12, 32)
+    lengths = torch.tensor([1.0, 0.5, 1.0, 0.75])
+    model.eval()
+    model(feats, lengths)
+    assert model.typical_gain.abs().max() == 0  # eval never updates them
+    model.train()
+    errors = model(feats, lengths)
+    model.eval()
+    choice = errors.argmin(dim=1)
+    params = model.predict_transforms(feats, lengths).select(choice)
+    counts = (lengths * 12).round().long()
+    for k in range(3):
+        clips = (choice == k).nonzero().flatten().tolist()
+        if not clips:
+            assert model.typical_gain[k] == 0
+            continue
+        clip_means = [params.gain[b, : counts[b]].mean() for b in clips]
+        expected = 0.05 * torch.stack(clip_means).mean()
+        assert torch.allclose(model.typical_gain[k], expected, atol=1e-6)
+        log_means = [params.factor[b, : counts[b]].log().mean() for b in clips]
+        assert torch.allclose(
+            model.typical_log_factor[k],
+            0.05 * torch.stack(log_means).mean(),
+            atol=1e-6,
+        )
+    typical = model.typical_params(7, pitch=2.0)
+    assert typical.gain.shape == (1, 7, 3) and typical.filters.shape == (1, 7, 3, 4)
+    assert torch.allclose(typical.factor[0, 3], 2.0 * model.typical_log_factor.exp())
+    assert "typical_gain" in model.state_dict()

@@ -47,6 +47,8 @@ def test_last_prototype_is_reassigned_with_heads_and_optimizer_state():
             )
         proto_state = optimizer.state[model.prototypes]
         assert torch.equal(proto_state["exp_avg"][k], proto_state["exp_avg"][0])
+        for buffer in model.typical_buffers():
+            assert torch.equal(buffer[k], buffer[0])
 
 
 def test_nothing_changes_when_every_prototype_is_used():
