@@ -37,8 +37,10 @@ $(INSTALLED): setup.py
 demo: $(INSTALLED)
 	cd recipes/SOL/instrument_id && $(VENV_PYTHON) demo.py $(DEMO_ARGS)
 
-# Unit tests, recipe tests and the library's doctests.
+# Unit tests, recipe tests and the library's doctests. The gallery's browser
+# test needs Debian's chromium; it is installed here when missing.
 test: $(INSTALLED)
+	sh tests/tools/install_browser.sh
 	$(VENV_PYTHON) -m pytest
 
 # Training-step speed and memory at the paper's LibriSpeech shape, both paths.

@@ -29,14 +29,19 @@ setup(
         # Confusion-matrix and prototype figures (PNG).
         "matplotlib",
     ],
+    entry_points={
+        "console_scripts": ["speechbrain-protos=speechbrain_protos.__main__:main"]
+    },
     extras_require={
         # The demo renders notes from a SoundFont: pretty_midi ships the
         # TimGM6mb SoundFont, sf2utils reads its sample zones. The renderer,
         # tinysoundfont, is installed with --no-deps (see the Makefile).
         # sf2utils imports audioop, which Python 3.13 removed.
         "demo": ["pretty_midi", "sf2utils", "audioop-lts; python_version >= '3.13'"],
+        # selenium drives Debian's chromium in the gallery's browser test.
         "test": [
             "pytest>=7",
+            "selenium>=4.10",
             "pretty_midi",
             "sf2utils",
             "audioop-lts; python_version >= '3.13'",

@@ -17,7 +17,8 @@ usual hooks it:
   (:meth:`PrototypeBrain.write_stage_report`);
 * reassigns under-used prototypes after each unsupervised epoch;
 * logs OA, AA and L_rec for train and valid every epoch, and at test writes
-  ``test_results.json`` and the confusion matrix (CSV and PNG);
+  ``test_results.json``, the confusion matrix (CSV and PNG) and
+  ``model_config.json`` (what :mod:`speechbrain_protos.export` needs);
 * runs under ``torchrun`` on CPU (gloo) as well as on GPUs: training
   statistics are summed over processes so every process takes the same
   curriculum and reassignment decisions.
@@ -45,6 +46,7 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
+from speechbrain_protos.export import MODEL_CONFIG_FILE, model_config
 from speechbrain_protos.losses import chosen_errors
 from speechbrain_protos.metrics import (
     AssignmentCounts,
@@ -509,12 +511,14 @@ class PrototypeBrain(sb.Brain):
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the best checkpoint, then names clusters (unsupervised)."""
         self.test_checkpoint_meta = {}
+        self.test_checkpoint_path = None
         if self.checkpointer is not None:
             checkpoint = self.checkpointer.recover_if_possible(
                 max_key=max_key, min_key=min_key
             )
             if checkpoint is not None:
                 self.test_checkpoint_meta = dict(checkpoint.meta)
+                self.test_checkpoint_path = str(checkpoint.path)
         if self.supervised:
             self.test_mapping = self._identity_mapping()
         else:
@@ -584,6 +588,7 @@ class PrototypeBrain(sb.Brain):
             os.path.join(folder, "test_results.json"), "w", encoding="utf-8"
         ) as fout:
             json.dump(report, fout, indent=1)
+        self._write_model_config(folder)
         write_confusion_matrix(
             confusion,
             self.class_names,
@@ -591,6 +596,24 @@ class PrototypeBrain(sb.Brain):
             title=f"Test OA {stats['OA']:.1f}%  AA {stats['AA']:.1f}%",
         )
         logger.info("Test results written to %s", folder)
+
+    def _write_model_config(self, folder):
+        """What :mod:`speechbrain_protos.export` needs to rebuild the model."""
+        checkpoint = self.test_checkpoint_path
+        config = model_config(
+            self.modules.compute_features,
+            self.model,
+            self.class_names,
+            self.test_mapping.tolist(),
+            mode="supervised" if self.supervised else "unsupervised",
+            checkpoint=None
+            if checkpoint is None
+            else os.path.relpath(checkpoint, folder),
+        )
+        with open(
+            os.path.join(folder, MODEL_CONFIG_FILE), "w", encoding="utf-8"
+        ) as fout:
+            json.dump(config, fout, indent=1)
 
     def write_stage_report(self, path=None):
         """Best validation scores of every curriculum stage (paper, Table 1).

@@ -53,6 +53,17 @@ def hz_to_mel(frequency):
     return HTK_MEL_FACTOR * math.log10(1.0 + frequency / 700.0)
 
 
+def mel_to_hz(mel):
+    """Inverse of :func:`hz_to_mel` (HTK).
+
+    Example
+    -------
+    >>> round(float(mel_to_hz(hz_to_mel(440.0))), 6)
+    440.0
+    """
+    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+
+
 def mel_bin_centers(n_mels, sample_rate, f_min=0.0, f_max=None):
     """Centre of each mel triangle of torchaudio's ``MelScale``, in mel.
 
@@ -290,6 +301,18 @@ class LogMel(torch.nn.Module):
         griffin_lim_momentum=0.99,
     ):
         super().__init__()
+        # Constructor arguments, as an inference YAML writes them back.
+        self.config = {
+            "sample_rate": sample_rate,
+            "n_fft": n_fft,
+            "hop_length": hop_length,
+            "n_mels": n_mels,
+            "f_min": f_min,
+            "f_max": f_max,
+            "inversion_iterations": inversion_iterations,
+            "griffin_lim_iterations": griffin_lim_iterations,
+            "griffin_lim_momentum": griffin_lim_momentum,
+        }
         self.sample_rate = sample_rate
         self.n_fft = n_fft
         self.hop_length = hop_length
@@ -315,6 +338,10 @@ class LogMel(torch.nn.Module):
     def bin_centers(self):
         """Centre of each mel bin, in mel (see :func:`mel_bin_centers`)."""
         return mel_bin_centers(self.n_mels, self.sample_rate, self.f_min, self.f_max)
+
+    def bin_frequencies(self):
+        """Centre of each mel bin, in Hz."""
+        return mel_to_hz(self.bin_centers())
 
     def n_frames(self, n_samples):
         """Number of frames for a waveform of ``n_samples`` samples.

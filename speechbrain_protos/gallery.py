@@ -1,20 +1,23 @@
-"""Look at and listen to a model: prototype sounds, figures, reconstructions.
+"""A static HTML page to look at and listen to a model.
 
-:func:`write_gallery` writes, into one folder:
+:func:`write_gallery` takes a loaded
+:class:`~speechbrain_protos.inference.PrototypeClassifier` and writes, into
+one folder (no server, nothing fetched from the internet):
 
-* ``prototypes/<k>_<class>.wav``: every prototype played as sound (its
-  single log-mel frame held for ``seconds``, inverted with
-  :meth:`speechbrain_protos.features.LogMel.inverse`);
-* ``prototypes.png``: all prototypes side by side (mel bins upward);
-* ``reconstructions/<clip>_input.wav`` and ``..._reconstruction.wav``: some
-  clips and their reconstruction by the prototype the model chose, with a
-  PNG of both log-mel spectrograms;
-* ``index.html``: a page that shows and plays all of the above.
+* ``prototypes/<k>_<label>.wav`` and ``.png``: every prototype played with
+  its typical transformations, and its spectrum;
+* ``prototypes.png``: all prototypes side by side;
+* with test items: per-class accuracy and ``confusion_matrix.png``;
+* ``examples/``: a few inputs, their reconstruction by the best prototype,
+  a timbre transfer (the same input played by another class's prototype),
+  and the explanation figure of each;
+* ``index.html``: the page that shows and plays all of the above.
 
 Authors
  * speechbrain-protos developers 2026
 """
 
+import csv
 import html
 import logging
 import os
@@ -22,258 +25,320 @@ import re
 
 import soundfile
 import torch
+from tqdm import tqdm
+
+from speechbrain_protos.audio import read_audio
+from speechbrain_protos.figures import plot_prototype_spectrum, plot_prototypes
+from speechbrain_protos.metrics import write_confusion_matrix
 
 logger = logging.getLogger(__name__)
 
+N_EXAMPLES = 4
 
-def _safe(name):
+
+def safe_name(name):
+    """A file-name-safe version of a label.
+
+    Example
+    -------
+    >>> safe_name("Keyboards/Accordion (ord)")
+    'Keyboards_Accordion_ord'
+    """
     return re.sub(r"[^\w.-]+", "_", name).strip("_")
 
 
-def _pyplot():
-    import matplotlib
+def read_test_manifest(path):
+    """Reads a CSV of labelled audio files: columns ``path`` and ``label``.
 
-    matplotlib.use("Agg")
-    from matplotlib import pyplot
-
-    return pyplot
-
-
-@torch.no_grad()
-def prototype_audio(model, logmel, seconds=1.5, seed=0):
-    """Every prototype as a waveform ``[K, samples]``.
-
-    Arguments
-    ---------
-    model : PrototypeReconstructor
-        Trained model.
-    logmel : LogMel
-        The front end the model was trained with.
-    seconds : float
-        Length of each sound.
-    seed : int
-        Seed of Griffin-Lim's initial phase.
+    Relative paths are taken from the CSV's folder. Every problem names the
+    file and the row.
 
     Returns
     -------
-    torch.Tensor
-        ``[K, samples]`` at ``logmel.sample_rate``.
+    list of (str, str)
+        ``(absolute audio path, label)`` per row.
 
     Example
     -------
-    >>> from speechbrain_protos.features import LogMel
-    >>> from speechbrain_protos.lobes import PrototypeReconstructor
-    >>> logmel = LogMel(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
-    >>> model = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
-    >>> prototype_audio(model, logmel, seconds=0.5).shape
-    torch.Size([2, 7936])
+    >>> folder = getfixture("tmpdir")
+    >>> csv_path = str(folder / "test.csv")
+    >>> _ = open(csv_path, "w").write("path,label\\nnotes/a.wav,flute\\n")
+    >>> read_test_manifest(csv_path)[0][1]
+    'flute'
     """
-    n_frames = logmel.n_frames(int(seconds * logmel.sample_rate))
-    prototypes = model.prototypes.detach().cpu()
-    frames = prototypes[:, None, :].expand(-1, n_frames, -1)
-    return logmel.inverse(frames.contiguous(), seed=seed)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"test manifest {path} does not exist")
+    root = os.path.dirname(os.path.abspath(path))
+    with open(path, newline="", encoding="utf-8") as fin:
+        reader = csv.DictReader(fin)
+        columns = reader.fieldnames or []
+        if not {"path", "label"} <= set(columns):
+            raise ValueError(
+                f"test manifest {path} needs the columns 'path' and 'label'; "
+                f"found {columns}"
+            )
+        items = []
+        for row_number, row in enumerate(reader, start=2):
+            if not row["path"] or not row["label"]:
+                raise ValueError(f"{path}, line {row_number}: empty path or label")
+            items.append((os.path.join(root, row["path"]), row["label"]))
+    if not items:
+        raise ValueError(f"test manifest {path} lists no files")
+    return items
 
 
-def plot_prototypes(prototypes, class_names, path, title="Prototypes"):
-    """Saves a PNG of prototype spectra ``[K, F]`` side by side.
-
-    Example
-    -------
-    >>> path = str(getfixture("tmpdir") / "p.png")
-    >>> plot_prototypes(torch.rand(3, 16), ["a", "b", "c"], path) == path
-    True
-    """
-    pyplot = _pyplot()
-    width = max(4.0, 0.45 * len(class_names) + 2.0)
-    figure, axes = pyplot.subplots(figsize=(width, 4.5))
-    image = axes.imshow(
-        prototypes.detach().cpu().T.numpy(),
-        origin="lower",
-        aspect="auto",
-        cmap="magma",
-        interpolation="nearest",
-    )
-    axes.set_xticks(range(len(class_names)), class_names, rotation=90, fontsize=7)
-    axes.set_ylabel("mel bin")
-    axes.set_title(title)
-    figure.colorbar(image, ax=axes, label="normalised log-mel")
-    figure.tight_layout()
-    figure.savefig(path, dpi=120)
-    pyplot.close(figure)
-    return path
-
-
-def plot_reconstruction(feats, reconstruction, path, title):
-    """Saves a PNG of a clip's log-mel ``[T, F]`` above its reconstruction."""
-    pyplot = _pyplot()
-    figure, axes = pyplot.subplots(2, 1, figsize=(6, 5), sharex=True)
-    for axis, values, name in zip(
-        axes, (feats, reconstruction), ("input", "reconstruction")
-    ):
-        axis.imshow(
-            values.detach().cpu().T.numpy(),
-            origin="lower",
-            aspect="auto",
-            cmap="magma",
-            vmin=0,
-            vmax=1,
-        )
-        axis.set_ylabel(f"{name}\nmel bin")
-    axes[1].set_xlabel("frame")
-    axes[0].set_title(title)
-    figure.tight_layout()
-    figure.savefig(path, dpi=110)
-    pyplot.close(figure)
-    return path
-
-
-@torch.no_grad()
-def write_reconstructions(model, logmel, examples, class_names, folder, seed=0):
-    """Writes input / reconstruction WAV pairs and a PNG per clip.
+def evaluate_items(classifier, items, batch_size=16):
+    """Classifies labelled files; accuracy per class and the confusion.
 
     Arguments
     ---------
-    model : PrototypeReconstructor
-        Trained model (put in eval mode here).
-    logmel : LogMel
-        Its front end.
-    examples : list of (str, torch.Tensor, int)
-        ``(clip id, waveform [samples] at logmel's rate, true class)``.
-    class_names : list of str
-        Names of the classes (prototype k is class k in supervised mode).
-    folder : str
-        Output folder.
-    seed : int
-        Seed of Griffin-Lim.
-
-    Returns
-    -------
-    list of dict
-        One entry per clip: id, true and chosen class, file paths.
-    """
-    os.makedirs(folder, exist_ok=True)
-    model.eval()
-    entries = []
-    for clip_id, wav, label in examples:
-        feats = logmel(wav[None].to(model.prototypes.device))
-        errors = model(feats)
-        choice = errors.argmin(dim=1)
-        recon = model.reconstruct(feats, choice)
-        audio = logmel.inverse(recon.cpu(), n_samples=wav.numel(), seed=seed)[0]
-        stem = _safe(clip_id)
-        paths = {
-            "input": os.path.join(folder, f"{stem}_input.wav"),
-            "reconstruction": os.path.join(folder, f"{stem}_reconstruction.wav"),
-            "figure": os.path.join(folder, f"{stem}.png"),
-        }
-        soundfile.write(paths["input"], wav.cpu().numpy(), logmel.sample_rate)
-        soundfile.write(paths["reconstruction"], audio.numpy(), logmel.sample_rate)
-        chosen = int(choice)
-        true_name = class_names[label]
-        chosen_name = class_names[chosen] if chosen < len(class_names) else str(chosen)
-        plot_reconstruction(
-            feats[0],
-            recon[0],
-            paths["figure"],
-            f"{true_name}\nreconstructed by prototype {chosen}: {chosen_name}",
-        )
-        entries.append(
-            {"id": clip_id, "true": true_name, "chosen": chosen_name, **paths}
-        )
-    return entries
-
-
-def write_gallery(model, logmel, class_names, folder, examples=(), seconds=1.5, seed=0):
-    """Writes prototype sounds, figures, reconstructions and an HTML page.
-
-    Arguments
-    ---------
-    model : PrototypeReconstructor
-        Trained model.
-    logmel : LogMel
-        Its front end.
-    class_names : list of str
-        Name of each prototype (its class, or a cluster name).
-    folder : str
-        Output folder (created).
-    examples : list of (str, torch.Tensor, int)
-        Clips to reconstruct (see :func:`write_reconstructions`).
-    seconds : float
-        Length of each prototype sound.
-    seed : int
-        Seed of Griffin-Lim.
+    classifier : PrototypeClassifier
+        The model.
+    items : list of (str, str)
+        ``(audio path, label)``; labels must be classes of the model.
+    batch_size : int
+        Files per batch.
 
     Returns
     -------
     dict
-        ``prototypes`` (WAV paths), ``figure``, ``reconstructions`` and
-        ``index`` (the HTML page).
-
-    Example
-    -------
-    >>> from speechbrain_protos.features import LogMel
-    >>> from speechbrain_protos.lobes import PrototypeReconstructor
-    >>> logmel = LogMel(sample_rate=16000, n_fft=512, hop_length=128, n_mels=32)
-    >>> model = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
-    >>> clips = [("clip", torch.rand(4000) - 0.5, 1)]
-    >>> report = write_gallery(model, logmel, ["a", "b"], str(getfixture("tmpdir")),
-    ...                        clips, seconds=0.5)
-    >>> len(report["prototypes"]), len(report["reconstructions"])
-    (2, 1)
+        ``OA``, ``AA`` (percent), ``per_class`` {label: (accuracy, clips)},
+        ``confusion`` (long ``[C, C]``, rows true) and ``predictions``.
     """
-    os.makedirs(os.path.join(folder, "prototypes"), exist_ok=True)
-    waves = prototype_audio(model, logmel, seconds, seed)
-    prototype_paths = []
-    for index, (name, wave) in enumerate(zip(class_names, waves)):
-        path = os.path.join(folder, "prototypes", f"{index:02d}_{_safe(name)}.wav")
-        soundfile.write(path, wave.numpy(), logmel.sample_rate)
-        prototype_paths.append(path)
-    figure = plot_prototypes(
-        model.prototypes, class_names, os.path.join(folder, "prototypes.png")
-    )
-    reconstructions = write_reconstructions(
-        model,
-        logmel,
-        examples,
-        class_names,
-        os.path.join(folder, "reconstructions"),
-        seed,
-    )
-    index = _write_index(folder, class_names, prototype_paths, figure, reconstructions)
-    logger.info("Gallery written to %s", folder)
+    names = classifier.class_names
+    unknown = sorted({label for _, label in items} - set(names))
+    if unknown:
+        raise ValueError(
+            f"test labels {unknown} are not classes of the model ({', '.join(names)})"
+        )
+    predictions = classifier.classify_files([p for p, _ in items], batch_size)
+    confusion = torch.zeros(len(names), len(names), dtype=torch.long)
+    for (_, label), (predicted, _) in zip(items, predictions):
+        confusion[names.index(label), names.index(predicted)] += 1
+    clips = confusion.sum(dim=1)
+    correct = confusion.diag()
+    tested = clips > 0
+    per_class_acc = 100.0 * correct[tested].float() / clips[tested]
     return {
-        "prototypes": prototype_paths,
-        "figure": figure,
-        "reconstructions": reconstructions,
-        "index": index,
+        "OA": 100.0 * float(correct.sum()) / len(items),
+        "AA": float(per_class_acc.mean()),
+        "per_class": {
+            name: (100.0 * int(correct[c]) / int(clips[c]), int(clips[c]))
+            for c, name in enumerate(names)
+            if clips[c] > 0
+        },
+        "confusion": confusion,
+        "predictions": predictions,
     }
 
 
-def _write_index(folder, class_names, prototype_paths, figure, reconstructions):
+def pick_examples(items, count):
+    """Up to ``count`` items, each of a different label, in order."""
+    chosen, seen = [], set()
+    for path, label in items:
+        if label not in seen:
+            seen.add(label)
+            chosen.append((path, label))
+        if len(chosen) == count:
+            break
+    return chosen
+
+
+def _write_prototypes(classifier, folder, seconds, seed):
+    model = classifier.mods.model
+    logmel = classifier.mods.compute_features
+    bin_hz = logmel.bin_frequencies()
+    typical = model.typical_prototypes()
+    entries = []
+    for index in tqdm(range(classifier.n_prototypes), desc="rendering prototypes"):
+        label = classifier.prototype_label(index)
+        stem = os.path.join(folder, f"{index:02d}_{safe_name(label)}")
+        classifier.render_prototype(index, seconds, seed=seed, path=stem + ".wav")
+        plot_prototype_spectrum(
+            model.prototypes[index].cpu(),
+            typical[index].cpu(),
+            bin_hz,
+            stem + ".png",
+            f"prototype {index}: {label}",
+        )
+        entries.append(
+            {"index": index, "label": label, "wav": stem + ".wav", "png": stem + ".png"}
+        )
+    return entries
+
+
+def _write_examples(classifier, examples, folder, seed):
+    entries = []
+    for number, (path, label) in enumerate(
+        tqdm(examples, desc="reconstructing examples")
+    ):
+        stem = os.path.join(folder, f"{number:02d}_{safe_name(label)}")
+        wav = read_audio(path, classifier.sample_rate, classifier._min_samples())
+        soundfile.write(stem + "_input.wav", wav.numpy(), classifier.sample_rate)
+        explained = classifier.explain_file(
+            path, out=stem + "_explained.png", seed=seed
+        )
+        best = classifier.reconstruct_file(path, seed=seed)
+        soundfile.write(
+            stem + "_reconstruction.wav", best.waveform[0].numpy(), best.sample_rate
+        )
+        other = (best.prototype + 1) % classifier.n_prototypes
+        transfer = classifier.reconstruct_file(path, prototype=other, seed=seed)
+        soundfile.write(
+            stem + "_transfer.wav", transfer.waveform[0].numpy(), transfer.sample_rate
+        )
+        entries.append(
+            {
+                "name": os.path.basename(path),
+                "label": label,
+                "chosen": best.label,
+                "transfer_label": transfer.label,
+                "input": stem + "_input.wav",
+                "reconstruction": stem + "_reconstruction.wav",
+                "transfer": stem + "_transfer.wav",
+                "figure": explained["figure"],
+            }
+        )
+    return entries
+
+
+def write_gallery(
+    classifier, folder, test_items=None, examples=None, seconds=2.0, seed=0
+):
+    """Writes the gallery of a model.
+
+    Arguments
+    ---------
+    classifier : PrototypeClassifier
+        A loaded model.
+    folder : str
+        Output folder (created).
+    test_items : list of (str, str), optional
+        Labelled files ``(path, label)``: adds accuracy per class and the
+        confusion matrix; the first files of distinct labels are the
+        examples unless ``examples`` is given.
+    examples : list of (str, str), optional
+        ``(path, label)`` of the inputs to reconstruct (label may be "").
+    seconds : float
+        Length of each prototype sound.
+    seed : int
+        Seed of Griffin-Lim's phase.
+
+    Returns
+    -------
+    dict
+        ``index`` (the HTML page), ``prototypes`` and ``examples`` (lists
+        of dicts with their files), ``scores`` (or None).
+
+    Example
+    -------
+    >>> from speechbrain_protos.export import model_config, write_model_folder
+    >>> from speechbrain_protos.features import LogMel
+    >>> from speechbrain_protos.inference import PrototypeClassifier
+    >>> from speechbrain_protos.lobes import PrototypeReconstructor
+    >>> tmp = getfixture("tmpdir")
+    >>> logmel = LogMel(n_fft=512, hop_length=256, n_mels=32)
+    >>> protos = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
+    >>> model = PrototypeClassifier.from_hparams(source=write_model_folder(
+    ...     str(tmp / "m"), model_config(logmel, protos, ["a", "b"]),
+    ...     protos.state_dict()))
+    >>> soundfile.write(str(tmp / "x.wav"), torch.rand(4000).numpy() - 0.5, 16000)
+    >>> report = write_gallery(model, str(tmp / "g"), [(str(tmp / "x.wav"), "b")],
+    ...                        seconds=0.3)
+    >>> len(report["prototypes"]), len(report["examples"]), report["scores"]["OA"] >= 0
+    (2, 1, True)
+    """
+    folder = os.path.abspath(folder)
+    for sub in ("prototypes", "examples"):
+        os.makedirs(os.path.join(folder, sub), exist_ok=True)
+    prototypes = _write_prototypes(
+        classifier, os.path.join(folder, "prototypes"), seconds, seed
+    )
+    overview = plot_prototypes(
+        classifier.mods.model.prototypes,
+        [f"{e['index']}: {e['label']}" for e in prototypes],
+        os.path.join(folder, "prototypes.png"),
+    )
+    scores = None
+    if test_items:
+        scores = evaluate_items(classifier, test_items)
+        _, scores["confusion_png"] = write_confusion_matrix(
+            scores["confusion"],
+            classifier.class_names,
+            folder,
+            title=f"OA {scores['OA']:.1f}%  AA {scores['AA']:.1f}%",
+        )
+    if examples is None:
+        examples = pick_examples(test_items or [], N_EXAMPLES)
+    example_entries = _write_examples(
+        classifier, examples, os.path.join(folder, "examples"), seed
+    )
+    index = _write_index(folder, prototypes, overview, scores, example_entries)
+    logger.info("Gallery written to %s", index)
+    return {
+        "index": index,
+        "prototypes": prototypes,
+        "examples": example_entries,
+        "scores": scores,
+    }
+
+
+def _write_index(folder, prototypes, overview, scores, examples):
     def rel(path):
         return html.escape(os.path.relpath(path, folder))
 
-    rows = "\n".join(
-        f"<tr><td>{index}</td><td>{html.escape(name)}</td>"
-        f'<td><audio controls src="{rel(path)}"></audio></td></tr>'
-        for index, (name, path) in enumerate(zip(class_names, prototype_paths))
+    def audio(path):
+        return f'<audio controls preload="metadata" src="{rel(path)}"></audio>'
+
+    cards = "\n".join(
+        f"<div class='card'><h3>{e['index']}: {html.escape(e['label'])}</h3>"
+        f"<img src='{rel(e['png'])}' width='320' alt='spectrum'><br>"
+        f"{audio(e['wav'])}</div>"
+        for e in prototypes
     )
-    clips = "\n".join(
-        f"<h3>{html.escape(entry['id'])}: {html.escape(entry['true'])}, "
-        f"reconstructed by {html.escape(entry['chosen'])}</h3>"
-        f'<p>input <audio controls src="{rel(entry["input"])}"></audio> '
-        "reconstruction "
-        f'<audio controls src="{rel(entry["reconstruction"])}"></audio></p>'
-        f'<img src="{rel(entry["figure"])}" width="480">'
-        for entry in reconstructions
-    )
+    sections = [
+        "<h2>Prototypes</h2><p>Each prototype held for a while with its typical "
+        "gain, pitch and filters, turned into sound.</p>"
+        f"<img src='{rel(overview)}' width='720' alt='all prototypes'>"
+        f"<div class='cards'>{cards}</div>"
+    ]
+    if scores is not None:
+        rows = "\n".join(
+            f"<tr><td>{html.escape(name)}</td><td>{clips}</td><td>{acc:.1f}</td></tr>"
+            for name, (acc, clips) in scores["per_class"].items()
+        )
+        sections.append(
+            f"<h2>Test files</h2><p>OA {scores['OA']:.1f}% &nbsp; "
+            f"AA {scores['AA']:.1f}%</p>"
+            "<table><tr><th>class</th><th>files</th><th>accuracy (%)</th></tr>"
+            f"{rows}</table>"
+            f"<img src='{rel(scores['confusion_png'])}' width='560' "
+            "alt='confusion matrix'>"
+        )
+    if examples:
+        blocks = "\n".join(
+            f"<div class='example'><h3>{html.escape(e['name'])}"
+            f"{' (' + html.escape(e['label']) + ')' if e['label'] else ''}: "
+            f"heard as {html.escape(e['chosen'])}</h3>"
+            f"<p>input {audio(e['input'])}</p>"
+            f"<p>reconstruction by {html.escape(e['chosen'])} "
+            f"{audio(e['reconstruction'])}</p>"
+            f"<p>played by {html.escape(e['transfer_label'])} (timbre transfer) "
+            f"{audio(e['transfer'])}</p>"
+            f"<img src='{rel(e['figure'])}' width='760' alt='explanation'></div>"
+            for e in examples
+        )
+        sections.append(f"<h2>Examples</h2>{blocks}")
     page = (
         "<!doctype html><html><head><meta charset='utf-8'>"
-        "<title>Playable prototypes</title></head><body>"
-        "<h1>Playable prototypes</h1>"
-        f'<img src="{rel(figure)}" width="720">'
-        f"<h2>Prototypes</h2><table>{rows}</table>"
-        f"<h2>Reconstructions</h2>{clips}</body></html>"
+        "<title>Playable prototypes</title><style>"
+        "body{font-family:sans-serif;margin:2em;max-width:1100px}"
+        ".cards{display:flex;flex-wrap:wrap;gap:1em}"
+        ".card{border:1px solid #ccc;padding:.5em}"
+        "td,th{padding:2px 10px;text-align:left}"
+        "</style></head><body><h1>Playable prototypes</h1>"
+        + "".join(sections)
+        + "</body></html>"
     )
     path = os.path.join(folder, "index.html")
     with open(path, "w", encoding="utf-8") as fout:

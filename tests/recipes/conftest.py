@@ -1,7 +1,7 @@
 """Fixtures of the recipe tests: tiny real data sets."""
 
 import pytest
-from recipe_helpers import FSDD_CLIPS_PER_DIGIT
+from recipe_helpers import FSDD_CLIPS_PER_DIGIT, SOL_TINY, assert_ok, run_recipe
 
 
 @pytest.fixture(scope="session")
@@ -24,3 +24,34 @@ def fsdd_as_sol(tmp_path_factory, shared_data):
 @pytest.fixture(scope="session")
 def librispeech_root(shared_data):
     return shared_data / "LibriSpeech"
+
+
+@pytest.fixture(scope="session")
+def sol_supervised_run(fsdd_as_sol, tmp_path_factory):
+    """Output folder of a tiny supervised SOL run on FSDD (about 12 s)."""
+    out = tmp_path_factory.mktemp("sol_supervised")
+    process = run_recipe(
+        "sol",
+        "sol.yaml",
+        [f"--data_folder={fsdd_as_sol}", f"--output_folder={out}", *SOL_TINY],
+    )
+    assert_ok(process)
+    return out
+
+
+@pytest.fixture(scope="session")
+def sol_unsupervised_run(fsdd_as_sol, tmp_path_factory):
+    """Output folder of a tiny unsupervised SOL run on FSDD (about 12 s)."""
+    out = tmp_path_factory.mktemp("sol_unsupervised")
+    process = run_recipe(
+        "sol",
+        "sol_unsupervised.yaml",
+        [
+            f"--data_folder={fsdd_as_sol}",
+            f"--output_folder={out}",
+            "--n_init_proposals=40",
+            *SOL_TINY,
+        ],
+    )
+    assert_ok(process)
+    return out

@@ -22,6 +22,12 @@ TINY = [
     "--noprogressbar",
 ]
 FSDD_CLIPS_PER_DIGIT = 3  # per speaker: 10 digits x 3 = 30 clips
+SOL_CLASSES = 6  # FSDD's six speakers stand in for six instruments
+SOL_TINY = TINY + [
+    f"--n_classes={SOL_CLASSES}",
+    "--train_crop_frames=32",
+    "--number_of_epochs=8",
+]
 
 
 def load_prepare_module(recipe):

@@ -5,33 +5,18 @@ import logging
 import pytest
 import soundfile
 from recipe_helpers import (
-    TINY,
-    assert_ok,
+    SOL_CLASSES,
     load_prepare_module,
     parse_train_log,
     read_results,
-    run_recipe,
 )
 
-N_CLASSES = 6  # FSDD's six speakers stand in for six instruments
-CHANCE = 100.0 / N_CLASSES
-SOL_TINY = TINY + [
-    f"--n_classes={N_CLASSES}",
-    "--train_crop_frames=32",
-    "--number_of_epochs=8",
-]
+CHANCE = 100.0 / SOL_CLASSES
 
 
-@pytest.fixture(scope="module")
-def supervised_run(fsdd_as_sol, tmp_path_factory):
-    out = tmp_path_factory.mktemp("sol_supervised")
-    process = run_recipe(
-        "sol",
-        "sol.yaml",
-        [f"--data_folder={fsdd_as_sol}", f"--output_folder={out}", *SOL_TINY],
-    )
-    assert_ok(process)
-    return out
+@pytest.fixture
+def supervised_run(sol_supervised_run):
+    return sol_supervised_run
 
 
 def test_supervised_run_writes_its_outputs(supervised_run):
@@ -48,7 +33,7 @@ def test_supervised_run_writes_its_outputs(supervised_run):
         assert (supervised_run / name).is_file(), name
     results = read_results(supervised_run)
     assert set(results) >= {"OA", "AA", "L_rec", "per_class", "n_clips"}
-    assert len(results["per_class"]) == N_CLASSES
+    assert len(results["per_class"]) == SOL_CLASSES
 
 
 def test_supervised_run_learns(supervised_run):
@@ -72,18 +57,8 @@ def test_stage_report_reads_table_one_off_one_run(supervised_run):
     ]
 
 
-def test_unsupervised_run_learns_stage_by_stage(fsdd_as_sol, tmp_path):
-    process = run_recipe(
-        "sol",
-        "sol_unsupervised.yaml",
-        [
-            f"--data_folder={fsdd_as_sol}",
-            f"--output_folder={tmp_path}",
-            "--n_init_proposals=40",
-            *SOL_TINY,
-        ],
-    )
-    assert_ok(process)
+def test_unsupervised_run_learns_stage_by_stage(sol_unsupervised_run):
+    tmp_path = sol_unsupervised_run
     rows = parse_train_log(tmp_path / "train_log.txt")
     assert rows[-1]["train"]["loss"] < 0.85 * rows[0]["train"]["loss"]
     last_of_stage = {row["stage"]: row["train"]["L_rec"] for row in rows}

@@ -1,0 +1,191 @@
+"""Command line: ``python -m speechbrain_protos <command>`` (or ``speechbrain-protos``).
+
+Commands::
+
+    export RUN_FOLDER --out MODEL_DIR        training run -> model folder
+    classify MODEL_DIR FILE... [--json]      one line per file: label, score
+    render MODEL_DIR --out DIR               every prototype as a WAV
+    reconstruct MODEL_DIR FILE --out WAV     rebuild a file (--prototype LABEL:
+                                             timbre transfer)
+    explain MODEL_DIR FILE --out PNG         how the model explains a file
+    gallery MODEL_DIR --out DIR              HTML page to see and hear a model
+
+``<command> --help`` tells more. Results go to stdout, one line each;
+errors are one line on stderr, with exit code 1.
+
+Authors
+ * speechbrain-protos developers 2026
+"""
+
+import argparse
+import json
+import logging
+import os
+import sys
+
+from speechbrain_protos.audio import AudioFileError
+
+
+def _out(line):
+    """One line of a command's result on stdout."""
+    sys.stdout.write(f"{line}\n")
+
+
+def _load(model_dir, device):
+    from speechbrain_protos.inference import PrototypeClassifier
+
+    return PrototypeClassifier.from_hparams(
+        source=model_dir, run_opts={"device": device}
+    )
+
+
+def _prototype(value):
+    """A prototype given on the command line: an index or a label."""
+    return int(value) if value.isdigit() else value
+
+
+def cmd_export(args):
+    from speechbrain_protos.export import export_model
+
+    folder = export_model(args.run_folder, args.out, overwrite=args.overwrite)
+    _out(folder)
+
+
+def cmd_classify(args):
+    model = _load(args.model, args.device)
+    for path in args.files:
+        out_prob, score, index, text_lab = model.classify_file(path)
+        if args.json:
+            record = {
+                "file": path,
+                "label": text_lab[0],
+                "score": float(score[0]),
+                "index": int(index[0]),
+                "probabilities": dict(zip(model.class_names, out_prob[0].tolist())),
+            }
+            _out(json.dumps(record))
+        else:
+            _out(f"{path}\t{text_lab[0]}\t{float(score[0]):.4f}")
+
+
+def cmd_render(args):
+    model = _load(args.model, args.device)
+    from speechbrain_protos.gallery import safe_name
+
+    os.makedirs(args.out, exist_ok=True)
+    chosen = args.prototype or range(model.n_prototypes)
+    for item in chosen:
+        index = model.prototype_index(item)
+        path = os.path.join(
+            args.out, f"{index:02d}_{safe_name(model.prototype_label(index))}.wav"
+        )
+        model.render_prototype(
+            index, args.duration, args.pitch, args.gain_db, args.seed, path=path
+        )
+        _out(path)
+
+
+def cmd_reconstruct(args):
+    import soundfile
+
+    model = _load(args.model, args.device)
+    result = model.reconstruct_file(args.file, prototype=args.prototype, seed=args.seed)
+    soundfile.write(args.out, result.waveform[0].numpy(), result.sample_rate)
+    _out(f"{args.out}\tprototype {result.prototype}\t{result.label}")
+
+
+def cmd_explain(args):
+    model = _load(args.model, args.device)
+    report = model.explain_file(args.file, out=args.out, top=args.top)
+    _out(report["figure"])
+    for label, index, error in report["ranking"]:
+        _out(f"{index}\t{label}\t{1e3 * error:.3f}")
+
+
+def cmd_gallery(args):
+    from speechbrain_protos.gallery import read_test_manifest, write_gallery
+
+    model = _load(args.model, args.device)
+    items = read_test_manifest(args.test_manifest) if args.test_manifest else None
+    examples = [(path, "") for path in args.examples] if args.examples else None
+    report = write_gallery(
+        model, args.out, items, examples, seconds=args.duration, seed=args.seed
+    )
+    _out(report["index"])
+
+
+def build_parser():
+    """The argument parser of every command."""
+    parser = argparse.ArgumentParser(
+        prog="python -m speechbrain_protos",
+        description="Playable-prototype models: export, classify, listen, explain.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    def command(name, function, help_text):
+        sub = commands.add_parser(name, help=help_text, description=help_text)
+        sub.set_defaults(function=function)
+        if name != "export":
+            sub.add_argument("model", help="model folder (written by export)")
+            sub.add_argument("--device", default="cpu", help="cpu (default) or cuda:0")
+        return sub
+
+    sub = command(
+        "export", cmd_export, "turn a finished training run into a model folder"
+    )
+    sub.add_argument("run_folder", help="the recipe's output folder")
+    sub.add_argument("--out", required=True, help="model folder to write")
+    sub.add_argument("--overwrite", action="store_true", help="replace a model there")
+
+    sub = command("classify", cmd_classify, "classify audio files")
+    sub.add_argument("files", nargs="+", help="audio files (any rate, mono or not)")
+    sub.add_argument("--json", action="store_true", help="one JSON object per line")
+
+    sub = command("render", cmd_render, "write every prototype as a WAV")
+    sub.add_argument("--out", required=True, help="output folder")
+    sub.add_argument(
+        "--prototype", action="append", type=_prototype, help="label or index (repeat)"
+    )
+    sub.add_argument("--duration", type=float, default=2.0, help="seconds (2.0)")
+    sub.add_argument("--pitch", type=float, default=1.0, help="factor (2.0: octave up)")
+    sub.add_argument("--gain-db", type=float, default=0.0, help="peak dBFS (<= 0)")
+    sub.add_argument("--seed", type=int, default=0, help="Griffin-Lim seed")
+
+    sub = command("reconstruct", cmd_reconstruct, "rebuild a file from a prototype")
+    sub.add_argument("file", help="audio file")
+    sub.add_argument("--out", required=True, help="WAV to write")
+    sub.add_argument(
+        "--prototype", type=_prototype, help="label or index (default: the best one)"
+    )
+    sub.add_argument("--seed", type=int, default=0, help="Griffin-Lim seed")
+
+    sub = command("explain", cmd_explain, "figure of how the model explains a file")
+    sub.add_argument("file", help="audio file")
+    sub.add_argument("--out", help="PNG to write (default: beside the file)")
+    sub.add_argument("--top", type=int, default=5, help="prototypes ranked (5)")
+
+    sub = command("gallery", cmd_gallery, "HTML page to see and hear a model")
+    sub.add_argument("--out", required=True, help="output folder")
+    sub.add_argument(
+        "--test-manifest", help="CSV with columns path,label: adds accuracy"
+    )
+    sub.add_argument("--examples", nargs="+", help="files to reconstruct")
+    sub.add_argument("--duration", type=float, default=2.0, help="prototype seconds")
+    sub.add_argument("--seed", type=int, default=0, help="Griffin-Lim seed")
+    return parser
+
+
+def main(argv=None):
+    """Runs one command; returns the process exit code."""
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(name)s - %(message)s")
+    try:
+        args.function(args)
+    except (FileNotFoundError, FileExistsError, AudioFileError, ValueError) as error:
+        sys.stderr.write(f"error: {error}\n")
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

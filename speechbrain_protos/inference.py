@@ -1,0 +1,636 @@
+"""A pretrained playable-prototype model: classify, listen, explain.
+
+:class:`PrototypeClassifier` loads a model folder written by
+:mod:`speechbrain_protos.export` the SpeechBrain way,
+``PrototypeClassifier.from_hparams(source=<folder>)``, offline. It keeps
+:class:`speechbrain.inference.classifiers.EncoderClassifier`'s methods and
+return shapes (``classify_file``, ``classify_batch``, ``encode_batch``), so
+code written for a SpeechBrain classifier runs unchanged, and adds what only
+a prototype model can do: play its prototypes (:meth:`render_prototype`),
+reconstruct a sound with any prototype (:meth:`reconstruct_file`, timbre
+transfer included), and show how it reached a decision
+(:meth:`explain_file`).
+
+Authors
+ * speechbrain-protos developers 2026
+"""
+
+import logging
+import math
+import os
+from typing import NamedTuple
+
+import soundfile
+import torch
+from speechbrain.inference.interfaces import Pretrained
+from speechbrain.utils.fetching import FetchConfig
+
+from speechbrain_protos.audio import DEFAULT_CHUNK_SECONDS, read_chunks
+from speechbrain_protos.export import MODEL_FILES
+from speechbrain_protos.reconstruction import reconstruct_chosen
+
+logger = logging.getLogger(__name__)
+
+ATTACK_SECONDS = 0.02  # rendered prototypes fade in over 20 ms
+RELEASE_SECONDS = 0.25  # ... and out over 250 ms
+# Rendering drops mel bands centred below hearing: nobody hears them at
+# pitch 1, and a pitch shift would move them (DC included) into hearing.
+INFRASOUND_HZ = 20.0
+UNASSIGNED = -1  # class of a cluster no training clip chose
+
+
+class ModelFolderError(FileNotFoundError):
+    """A model folder that is missing, incomplete or does not fit its YAML."""
+
+
+class Reconstruction(NamedTuple):
+    """A clip rebuilt from one prototype (see
+    :meth:`PrototypeClassifier.reconstruct_file`)."""
+
+    waveform: torch.Tensor  # [1, samples] at sample_rate
+    sample_rate: int
+    prototype: int  # index of the prototype used
+    label: str  # its class
+    errors: torch.Tensor  # [K] the clip's error for every prototype
+    feats: torch.Tensor  # [T, F] normalised log-mel of the input
+    reconstruction: torch.Tensor  # [T, F] the prototype, transformed
+    curves: dict  # name -> [T]: gain, pitch, low/high cutoff and slope
+
+
+def check_model_folder(source, hparams_file="hyperparams.yaml"):
+    """The absolute path of a complete model folder, or a clear error.
+
+    A ``source`` that is not a folder is never looked up on a model hub.
+
+    Example
+    -------
+    >>> check_model_folder("no/such/folder")
+    Traceback (most recent call last):
+    ...
+    speechbrain_protos.inference.ModelFolderError: model folder ... does not exist ...
+    """
+    folder = os.path.abspath(os.fspath(source))
+    if not os.path.isdir(folder):
+        raise ModelFolderError(
+            f"model folder {folder} does not exist (PrototypeClassifier loads "
+            "local folders written by `python -m speechbrain_protos export`)"
+        )
+    needed = (hparams_file,) + MODEL_FILES[1:]
+    missing = [
+        name for name in needed if not os.path.isfile(os.path.join(folder, name))
+    ]
+    if missing:
+        raise ModelFolderError(
+            f"model folder {folder} is incomplete; missing: {', '.join(missing)}"
+        )
+    return folder
+
+
+def check_state_dict(module, state, path):
+    """Raises unless ``state`` has exactly ``module``'s entries and shapes.
+
+    SpeechBrain's pretrainer loads non-strictly and only warns; a model
+    with random weights must never pass for a trained one.
+
+    Example
+    -------
+    >>> check_state_dict(torch.nn.Linear(2, 3), {"weight": torch.zeros(3, 2)},
+    ...                  "model.ckpt")
+    Traceback (most recent call last):
+    ...
+    speechbrain_protos.inference.ModelFolderError: model.ckpt ...: missing bias
+    """
+    expected = module.state_dict()
+    problems = []
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    if missing:
+        problems.append("missing " + ", ".join(missing))
+    if unexpected:
+        problems.append("unexpected " + ", ".join(unexpected))
+    problems.extend(
+        f"{key} has shape {list(state[key].shape)}, expected {list(value.shape)}"
+        for key, value in expected.items()
+        if key in state and state[key].shape != value.shape
+    )
+    if problems:
+        raise ModelFolderError(
+            f"{path} does not fit the model of its hyperparams.yaml: "
+            + "; ".join(problems)
+        )
+
+
+def envelope(n_samples, sample_rate, attack=ATTACK_SECONDS, release=RELEASE_SECONDS):
+    """Raised-cosine fade in and out, ``[n_samples]``.
+
+    Example
+    -------
+    >>> env = envelope(1000, 1000, attack=0.1, release=0.2)
+    >>> float(env[0]), float(env[500]), float(env[-1])
+    (0.0, 1.0, 0.0)
+    """
+
+    def rise(seconds):
+        width = min(int(seconds * sample_rate), n_samples // 2)
+        return 0.5 - 0.5 * torch.cos(torch.linspace(0, math.pi, width))
+
+    env = torch.ones(n_samples)
+    attack_ramp, release_ramp = rise(attack), rise(release)
+    env[: attack_ramp.numel()] = attack_ramp
+    if release_ramp.numel():
+        env[-release_ramp.numel() :] *= release_ramp.flip(0)
+    return env
+
+
+class PrototypeClassifier(Pretrained):
+    """Playable-prototype classifier with SpeechBrain's classifier interface.
+
+    Load it with :meth:`from_hparams`. Modules: ``compute_features``
+    (:class:`~speechbrain_protos.features.LogMel`) and ``model``
+    (:class:`~speechbrain_protos.lobes.PrototypeReconstructor`); hparams:
+    ``label_encoder``, ``prototype_classes`` and ``sample_rate``.
+
+    The probability of a class is the paper's softmax(-beta * L_rec) over
+    prototypes, summed over the prototypes of that class (one per class in
+    supervised mode). The predicted class is that of the prototype with the
+    lowest error (eq. 6); clusters no training clip chose are never picked.
+
+    Example
+    -------
+    >>> from speechbrain_protos.export import model_config, write_model_folder
+    >>> from speechbrain_protos.features import LogMel
+    >>> from speechbrain_protos.lobes import PrototypeReconstructor
+    >>> logmel = LogMel(n_fft=512, hop_length=256, n_mels=32)
+    >>> protos = PrototypeReconstructor(3, n_mels=32, start_dim=4, n_pools=2)
+    >>> folder = write_model_folder(str(getfixture("tmpdir") / "model"),
+    ...     model_config(logmel, protos, ["cello", "flute", "oboe"]),
+    ...     protos.state_dict())
+    >>> model = PrototypeClassifier.from_hparams(source=folder)
+    >>> out_prob, score, index, text_lab = model.classify_batch(torch.rand(2, 8000))
+    >>> out_prob.shape, score.shape, index.shape, len(text_lab)
+    (torch.Size([2, 3]), torch.Size([2]), torch.Size([2]), 2)
+    >>> model.encode_batch(torch.rand(2, 8000)).shape  # errors [B, 1, K]
+    torch.Size([2, 1, 3])
+    >>> wav, rate = model.render_prototype(0, duration_s=0.5)
+    >>> wav.shape, rate
+    (torch.Size([1, 8000]), 16000)
+    """
+
+    HPARAMS_NEEDED = ["label_encoder", "prototype_classes", "sample_rate"]
+    MODULES_NEEDED = ["compute_features", "model"]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        missing = [name for name in self.MODULES_NEEDED if name not in self.mods]
+        if missing:
+            raise ModelFolderError(
+                f"hyperparams.yaml declares no {', '.join(missing)} under modules"
+            )
+        model = self.mods.model
+        classes = torch.as_tensor(self.hparams.prototype_classes, dtype=torch.long)
+        n_classes = len(self.hparams.label_encoder)
+        if (
+            classes.shape != (model.n_prototypes,)
+            or ((classes < UNASSIGNED) | (classes >= n_classes)).any()
+        ):
+            raise ModelFolderError(
+                f"prototype_classes must give a class in [-1, {n_classes}) for "
+                f"each of the {model.n_prototypes} prototypes; got "
+                f"{classes.tolist()}"
+            )
+        if (classes == UNASSIGNED).all():
+            raise ModelFolderError("no prototype has a class (prototype_classes)")
+        self.hparams.label_encoder.expect_len(n_classes)
+        self.prototype_classes = classes.to(self.device)
+        self.class_names = [
+            self.hparams.label_encoder.ind2lab[index] for index in range(n_classes)
+        ]
+
+    # ------------------------------------------------------------------
+    # Loading
+    # ------------------------------------------------------------------
+    @classmethod
+    def from_hparams(cls, source, hparams_file="hyperparams.yaml", **kwargs):
+        """Loads a model folder, offline and strictly.
+
+        Arguments
+        ---------
+        source : str
+            A local model folder (see :mod:`speechbrain_protos.export`).
+            Never looked up on a hub: a missing folder is an error.
+        hparams_file : str
+            The inference YAML in it.
+        **kwargs
+            As for SpeechBrain's ``from_hparams`` (``savedir``,
+            ``run_opts``, ``overrides``, ...). Without ``savedir`` the files
+            are used in place. Files are always fetched afresh, so a reused
+            ``savedir`` never serves another model's files.
+
+        Returns
+        -------
+        PrototypeClassifier
+            The model, in eval mode, its weights checked parameter by
+            parameter against ``model.ckpt``.
+        """
+        folder = check_model_folder(source, hparams_file)
+        kwargs.setdefault(
+            "fetch_config", FetchConfig(allow_network=False, overwrite=True)
+        )
+        if kwargs.get("savedir") is None:
+            kwargs["savedir"] = folder
+        checkpoint = os.path.join(folder, "model.ckpt")
+        try:
+            classifier = super().from_hparams(folder, hparams_file, **kwargs)
+        except RuntimeError as error:  # torch: size mismatch
+            raise ModelFolderError(
+                f"{checkpoint} does not fit the model of its {hparams_file}: {error}"
+            ) from error
+        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
+        check_state_dict(classifier.mods.model, state, checkpoint)
+        classifier.mods.model.load_state_dict(state, strict=True)
+        classifier.mods.model.to(classifier.device)
+        return classifier
+
+    # ------------------------------------------------------------------
+    # EncoderClassifier's interface
+    # ------------------------------------------------------------------
+    @property
+    def n_prototypes(self):
+        """Number of prototypes K."""
+        return self.mods.model.n_prototypes
+
+    @property
+    def sample_rate(self):
+        """Rate the model works at (inputs are resampled to it)."""
+        return int(self.hparams.sample_rate)
+
+    def _min_samples(self):
+        return self.mods.compute_features.n_fft // 2 + 1
+
+    def _features(self, wavs, wav_lens=None):
+        if wavs.dim() == 1:
+            wavs = wavs.unsqueeze(0)
+        if wav_lens is None:
+            wav_lens = torch.ones(wavs.shape[0])
+        wavs = wavs.to(self.device).float()
+        wav_lens = wav_lens.to(self.device)
+        if wavs.shape[1] < self._min_samples():
+            padded = self._min_samples()
+            wav_lens = wav_lens * wavs.shape[1] / padded
+            wavs = torch.nn.functional.pad(wavs, (0, padded - wavs.shape[1]))
+        return self.mods.compute_features(wavs, wav_lens), wav_lens
+
+    @torch.no_grad()
+    def encode_batch(self, wavs, wav_lens=None, normalize=False):
+        """Reconstruction error of every clip by every prototype.
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, samples]`` (or ``[samples]``) waveforms at the model's rate.
+        wav_lens : torch.Tensor, optional
+            Relative lengths ``[B]``.
+        normalize : bool
+            Not supported (kept for EncoderClassifier's signature).
+
+        Returns
+        -------
+        torch.Tensor
+            ``[B, 1, K]`` errors (eq. 6), lower is a better fit.
+        """
+        if normalize:
+            raise ValueError(
+                "PrototypeClassifier's embeddings are errors; no normalize"
+            )
+        feats, wav_lens = self._features(wavs, wav_lens)
+        return self.mods.model(feats, wav_lens).unsqueeze(1)
+
+    def decide(self, errors):
+        """Class probabilities and decisions from errors ``[B, K]``.
+
+        Returns
+        -------
+        out_prob, score, index, text_lab
+            As :meth:`classify_batch`.
+        """
+        errors = errors.masked_fill(self.prototype_classes == UNASSIGNED, math.inf)
+        beta = self.mods.model.beta
+        prototype_prob = torch.softmax(-beta * errors, dim=-1)
+        named = self.prototype_classes.clamp(min=0).expand_as(prototype_prob)
+        out_prob = torch.zeros(
+            errors.shape[0], len(self.class_names), device=errors.device
+        ).scatter_add_(1, named, prototype_prob)
+        index = self.prototype_classes[errors.argmin(dim=-1)]
+        score = out_prob.gather(1, index[:, None]).squeeze(1)
+        return out_prob, score, index, self.hparams.label_encoder.decode_torch(index)
+
+    def classify_batch(self, wavs, wav_lens=None):
+        """Classifies a batch of waveforms at the model's rate.
+
+        Returns
+        -------
+        out_prob : torch.Tensor
+            ``[B, n_classes]`` probabilities.
+        score : torch.Tensor
+            ``[B]`` probability of the predicted class.
+        index : torch.Tensor
+            ``[B]`` predicted class index.
+        text_lab : list of str
+            Predicted class names.
+        """
+        return self.decide(self.encode_batch(wavs, wav_lens).squeeze(1))
+
+    def forward(self, wavs, wav_lens=None):
+        """Same as :meth:`classify_batch`."""
+        return self.classify_batch(wavs, wav_lens)
+
+    @torch.no_grad()
+    def file_errors(self, path, chunk_seconds=DEFAULT_CHUNK_SECONDS):
+        """Error of a whole file by every prototype, ``[K]``, chunk by chunk.
+
+        Each chunk's errors are weighted by its frames, so a file shorter
+        than ``chunk_seconds`` gives exactly the errors of one whole pass.
+        """
+        errors, frames = [], []
+        for chunk in read_chunks(
+            path, self.sample_rate, chunk_seconds, self._min_samples()
+        ):
+            feats, lens = self._features(chunk)
+            errors.append(self.mods.model(feats, lens)[0])
+            frames.append(feats.shape[1])
+        if len(errors) == 1:
+            return errors[0]
+        weights = torch.tensor(frames, dtype=errors[0].dtype, device=errors[0].device)
+        return (torch.stack(errors) * weights[:, None]).sum(dim=0) / weights.sum()
+
+    def classify_file(self, path, chunk_seconds=DEFAULT_CHUNK_SECONDS):
+        """Classifies an audio file of any length, rate and channel count.
+
+        Arguments
+        ---------
+        path : str
+            Audio file (WAV, FLAC, ...); resampled and downmixed as needed.
+        chunk_seconds : float
+            Longer files are read and reconstructed this many seconds at a
+            time, so memory stays bounded.
+
+        Returns
+        -------
+        out_prob, score, index, text_lab
+            As :meth:`classify_batch`, for a batch of one.
+        """
+        return self.decide(self.file_errors(path, chunk_seconds)[None])
+
+    def classify_files(self, paths, batch_size=16, chunk_seconds=DEFAULT_CHUNK_SECONDS):
+        """Classifies many files, batching those shorter than a chunk.
+
+        Returns
+        -------
+        list of (str, float)
+            Predicted label and its probability, per file in order.
+        """
+        results = [None] * len(paths)
+        short = []
+        for position, path in enumerate(paths):
+            chunks = list(
+                read_chunks(path, self.sample_rate, chunk_seconds, self._min_samples())
+            )
+            if len(chunks) > 1:
+                _, score, _, text_lab = self.classify_file(path, chunk_seconds)
+                results[position] = (text_lab[0], float(score[0]))
+            else:
+                short.append((position, chunks[0]))
+        for start in range(0, len(short), batch_size):
+            group = short[start : start + batch_size]
+            longest = max(wav.numel() for _, wav in group)
+            wavs = torch.stack(
+                [
+                    torch.nn.functional.pad(wav, (0, longest - wav.numel()))
+                    for _, wav in group
+                ]
+            )
+            lens = torch.tensor([wav.numel() / longest for _, wav in group])
+            _, score, _, text_lab = self.classify_batch(wavs, lens)
+            for (position, _), label, value in zip(group, text_lab, score.tolist()):
+                results[position] = (label, value)
+        return results
+
+    # ------------------------------------------------------------------
+    # Prototypes you can hear
+    # ------------------------------------------------------------------
+    def prototype_index(self, label_or_index):
+        """Index of a prototype given as an index or a class label.
+
+        A label with several prototypes (unsupervised clusters) gives the
+        first of them.
+        """
+        if isinstance(label_or_index, str):
+            if label_or_index not in self.class_names:
+                raise ValueError(
+                    f"unknown label {label_or_index!r}; the model's classes are "
+                    f"{', '.join(self.class_names)}"
+                )
+            target = self.class_names.index(label_or_index)
+            matches = (self.prototype_classes == target).nonzero().flatten()
+            if matches.numel() == 0:
+                raise ValueError(f"no prototype has the class {label_or_index!r}")
+            return int(matches[0])
+        index = int(label_or_index)
+        if not 0 <= index < self.n_prototypes:
+            raise ValueError(
+                f"prototype index must lie in [0, {self.n_prototypes}); got {index}"
+            )
+        return index
+
+    def prototype_label(self, index):
+        """Class name of prototype ``index`` (``cluster<k>`` if it has none)."""
+        cls = int(self.prototype_classes[index])
+        return self.class_names[cls] if cls >= 0 else f"cluster{index}"
+
+    @torch.no_grad()
+    def render_prototype(
+        self,
+        label_or_index,
+        duration_s=2.0,
+        pitch=1.0,
+        gain_db=0.0,
+        seed=0,
+        path=None,
+    ):
+        """A prototype as sound: its frame held with the typical transforms.
+
+        The prototype, without its bands centred below 20 Hz, goes through
+        the running means of the transformations it was trained with (its
+        "typical" gain, pitch and filters), is held for ``duration_s``,
+        inverted to audio (seeded Griffin-Lim), faded in and out, and
+        peak-normalised.
+
+        Arguments
+        ---------
+        label_or_index : str or int
+            A class label or a prototype index.
+        duration_s : float
+            Seconds of sound.
+        pitch : float
+            Frequency factor on top of the typical pitch: 2.0 is an octave up.
+        gain_db : float
+            Peak level in dB full scale (0: peak at 1.0; must be <= 0).
+        seed : int
+            Seed of Griffin-Lim's phase; the same seed gives the same samples.
+        path : str, optional
+            Also write the sound to this WAV file.
+
+        Returns
+        -------
+        waveform : torch.Tensor
+            ``[1, samples]`` float32.
+        sample_rate : int
+            The model's rate.
+        """
+        if duration_s <= 0:
+            raise ValueError(f"duration_s must be positive; got {duration_s}")
+        if gain_db > 0:
+            raise ValueError(f"gain_db is a peak level <= 0 dBFS; got {gain_db}")
+        index = self.prototype_index(label_or_index)
+        logmel = self.mods.compute_features
+        model = self.mods.model
+        n_samples = max(int(round(duration_s * self.sample_rate)), self._min_samples())
+        n_frames = logmel.n_frames(n_samples)
+        audible = model.prototypes.masked_fill(
+            logmel.bin_frequencies().to(model.prototypes.device) < INFRASOUND_HZ, 0.0
+        )
+        frame = model.typical_prototypes(pitch, audible)[index].cpu()
+        frames = frame.expand(1, n_frames, -1).contiguous()
+        wave = logmel.inverse(frames, n_samples=n_samples, seed=seed)[0]
+        wave = wave * envelope(n_samples, self.sample_rate)
+        peak = wave.abs().max()
+        if not torch.isfinite(peak) or peak == 0:
+            raise RuntimeError(f"prototype {index} rendered to silence")
+        wave = (wave * (10 ** (gain_db / 20) / peak)).unsqueeze(0)
+        if path is not None:
+            soundfile.write(path, wave[0].numpy(), self.sample_rate)
+        return wave, self.sample_rate
+
+    @torch.no_grad()
+    def reconstruct_file(
+        self, path, prototype=None, seed=0, chunk_seconds=DEFAULT_CHUNK_SECONDS
+    ):
+        """A file rebuilt by its best prototype, or by any chosen one.
+
+        With ``prototype`` set to another class, this is timbre transfer: the
+        input's loudness, pitch and filtering drive that class's prototype
+        (a violin note played by the trumpet prototype).
+
+        Arguments
+        ---------
+        path : str
+            Audio file.
+        prototype : str or int, optional
+            Class label or prototype index; default: the best prototype.
+        seed : int
+            Seed of Griffin-Lim's phase.
+        chunk_seconds : float
+            Long files are handled this many seconds at a time.
+
+        Returns
+        -------
+        Reconstruction
+            Waveform, the prototype used, the file's errors for every
+            prototype, input and reconstructed log-mels, and the per-frame
+            transformation curves of the prototype used.
+        """
+        errors = self.file_errors(path, chunk_seconds)
+        if prototype is None:
+            named = errors.masked_fill(self.prototype_classes == UNASSIGNED, math.inf)
+            index = int(named.argmin())
+        else:
+            index = self.prototype_index(prototype)
+        model = self.mods.model
+        logmel = self.mods.compute_features
+        feats, recons, waves, curves = [], [], [], {}
+        for chunk in read_chunks(
+            path, self.sample_rate, chunk_seconds, self._min_samples()
+        ):
+            chunk_feats, lens = self._features(chunk)
+            choice = torch.tensor([index], device=chunk_feats.device)
+            params = model.predict_transforms(chunk_feats, lens)
+            recon = reconstruct_chosen(
+                model.prototypes, params, choice, model.transforms, chunk_feats.shape[1]
+            )
+            waves.append(
+                logmel.inverse(recon.cpu(), n_samples=chunk.numel(), seed=seed)[0]
+            )
+            feats.append(chunk_feats[0].cpu())
+            recons.append(recon[0].cpu())
+            for name, values in transform_curves(params.select(choice)).items():
+                curves.setdefault(name, []).append(values[0].cpu())
+        return Reconstruction(
+            waveform=torch.cat(waves).unsqueeze(0),
+            sample_rate=self.sample_rate,
+            prototype=index,
+            label=self.prototype_label(index),
+            errors=errors.cpu(),
+            feats=torch.cat(feats),
+            reconstruction=torch.cat(recons),
+            curves={name: torch.cat(values) for name, values in curves.items()},
+        )
+
+    def explain_file(self, path, out=None, top=5, seed=0):
+        """A figure of how the model explains a file.
+
+        Input log-mel, its reconstruction by the best prototype, the squared
+        error, the transformation curves, and the prototypes ranked by error.
+
+        Arguments
+        ---------
+        path : str
+            Audio file.
+        out : str, optional
+            PNG to write; default ``<file stem>_explained.png`` beside the
+            input.
+        top : int
+            Prototypes shown in the ranking.
+        seed : int
+            Seed of Griffin-Lim (for the reconstruction's audio).
+
+        Returns
+        -------
+        dict
+            ``figure`` (the PNG path), ``label``, ``prototype`` and
+            ``ranking``: (label, prototype index, error) best first.
+        """
+        from speechbrain_protos.figures import plot_explanation
+
+        result = self.reconstruct_file(path, seed=seed)
+        order = result.errors.argsort()[:top].tolist()
+        ranking = [(self.prototype_label(k), k, float(result.errors[k])) for k in order]
+        if out is None:
+            out = os.path.splitext(os.fspath(path))[0] + "_explained.png"
+        plot_explanation(result, ranking, out, title=os.path.basename(path))
+        return {
+            "figure": out,
+            "label": result.label,
+            "prototype": result.prototype,
+            "ranking": ranking,
+        }
+
+
+def transform_curves(params):
+    """Named per-frame curves ``[B, T]`` of one prototype's parameters.
+
+    Example
+    -------
+    >>> from speechbrain_protos.transforms import TransformParams
+    >>> curves = transform_curves(TransformParams(factor=torch.ones(1, 4)))
+    >>> list(curves)
+    ['pitch']
+    """
+    curves = {}
+    if params.gain is not None:
+        curves["gain"] = params.gain
+    if params.factor is not None:
+        curves["pitch"] = params.factor
+    if params.filters is not None:
+        names = ("low_cutoff", "low_slope", "high_cutoff", "high_slope")
+        curves.update(zip(names, params.filters.unbind(-1)))
+    return curves

@@ -1,0 +1,425 @@
+"""PrototypeClassifier: loading, any audio file, rendering, reconstructions."""
+
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import soundfile
+import torch
+import torchaudio
+from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_protos.audio import AudioFileError
+from speechbrain_protos.export import model_config, write_model_folder
+from speechbrain_protos.features import LogMel
+from speechbrain_protos.inference import ModelFolderError, PrototypeClassifier
+from speechbrain_protos.lobes import PrototypeReconstructor
+
+RATE = 16000
+CLASSES = ["cello", "flute", "oboe"]
+
+
+def make_model_folder(folder, seed=0, n_prototypes=3):
+    torch.manual_seed(seed)
+    logmel = LogMel(sample_rate=RATE, n_fft=512, hop_length=256, n_mels=32)
+    model = PrototypeReconstructor(
+        n_prototypes, n_mels=32, sample_rate=RATE, start_dim=4, n_pools=2
+    )
+    with torch.no_grad():
+        for decoder in model.decoders.values():
+            decoder.head.weight.normal_(0, 0.05)
+        model.prototypes.uniform_(0.2, 0.8)
+        model.typical_gain.uniform_(-0.1, 0.1)
+    config = model_config(logmel, model, CLASSES[:n_prototypes])
+    return write_model_folder(str(folder), config, model.state_dict()), model
+
+
+@pytest.fixture
+def model_folder(tmp_path):
+    return make_model_folder(tmp_path / "model")[0]
+
+
+@pytest.fixture
+def classifier(model_folder):
+    return PrototypeClassifier.from_hparams(source=model_folder)
+
+
+@pytest.fixture
+def speech(librispeech_flac):
+    """A real 16 kHz utterance, mono float32."""
+    wav, rate = soundfile.read(str(librispeech_flac), dtype="float32")
+    assert rate == RATE
+    return wav[: 3 * RATE]
+
+
+# ---- Loading ---------------------------------------------------------------
+def test_loaded_weights_are_the_saved_ones(tmp_path):
+    folder, model = make_model_folder(tmp_path / "m")
+    loaded = PrototypeClassifier.from_hparams(source=folder).mods.model
+    for key, value in model.state_dict().items():
+        assert torch.equal(loaded.state_dict()[key], value), key
+    assert not loaded.training
+
+
+def test_missing_folder_is_an_error_not_a_hub_lookup(tmp_path):
+    with pytest.raises(ModelFolderError, match="no_such_model"):
+        PrototypeClassifier.from_hparams(source=str(tmp_path / "no_such_model"))
+
+
+@pytest.mark.parametrize(
+    "name", ["hyperparams.yaml", "model.ckpt", "label_encoder.ckpt"]
+)
+def test_missing_file_is_named(model_folder, name):
+    os.remove(os.path.join(model_folder, name))
+    with pytest.raises(ModelFolderError, match=name):
+        PrototypeClassifier.from_hparams(source=model_folder)
+
+
+def test_missing_and_misshaped_parameters_fail(model_folder):
+    checkpoint = os.path.join(model_folder, "model.ckpt")
+    state = torch.load(checkpoint)
+    del state["typical_gain"]
+    torch.save(state, checkpoint)
+    with pytest.raises(ModelFolderError, match="missing typical_gain"):
+        PrototypeClassifier.from_hparams(source=model_folder)
+    state["typical_gain"] = torch.zeros(3)
+    state["prototypes"] = torch.zeros(3, 16)
+    torch.save(state, checkpoint)
+    with pytest.raises(ModelFolderError, match="prototypes"):
+        PrototypeClassifier.from_hparams(source=model_folder)
+
+
+def test_unexpected_parameter_fails(model_folder):
+    checkpoint = os.path.join(model_folder, "model.ckpt")
+    state = torch.load(checkpoint)
+    state["protos"] = state.pop("prototypes")
+    torch.save(state, checkpoint)
+    with pytest.raises(ModelFolderError, match="unexpected protos"):
+        PrototypeClassifier.from_hparams(source=model_folder)
+
+
+def test_reused_savedir_never_serves_another_models_files(tmp_path):
+    first, _ = make_model_folder(tmp_path / "a", seed=0)
+    second, model_b = make_model_folder(tmp_path / "b", seed=1)
+    cache = str(tmp_path / "cache")
+    PrototypeClassifier.from_hparams(source=first, savedir=cache)
+    loaded = PrototypeClassifier.from_hparams(source=second, savedir=cache)
+    assert torch.equal(loaded.mods.model.prototypes, model_b.prototypes)
+
+
+def test_bad_prototype_classes_fail(model_folder):
+    path = os.path.join(model_folder, "hyperparams.yaml")
+    text = (
+        open(path)
+        .read()
+        .replace("prototype_classes: [0, 1, 2]", "prototype_classes: [0, 1]")
+    )
+    open(path, "w").write(text)
+    with pytest.raises(ModelFolderError, match="prototype_classes"):
+        PrototypeClassifier.from_hparams(source=model_folder)
+
+
+# ---- EncoderClassifier's interface ---------------------------------------------
+def test_classify_batch_has_encoder_classifiers_shapes(classifier, speech):
+    wavs = torch.from_numpy(np.stack([speech, speech[::-1].copy()]))
+    lens = torch.tensor([1.0, 0.5])
+    out_prob, score, index, text_lab = classifier.classify_batch(wavs, lens)
+    assert out_prob.shape == (2, 3) and score.shape == (2,) and index.shape == (2,)
+    assert all(label in CLASSES for label in text_lab)
+    assert torch.allclose(out_prob.sum(dim=1), torch.ones(2))
+    errors = classifier.encode_batch(wavs, lens)
+    assert errors.shape == (2, 1, 3)
+    beta = classifier.mods.model.beta
+    assert torch.allclose(out_prob, torch.softmax(-beta * errors[:, 0], dim=1))
+    assert torch.equal(index, errors[:, 0].argmin(dim=1))
+    assert torch.equal(score, out_prob.max(dim=1).values)
+    half = classifier.encode_batch(wavs[1:, : len(speech) // 2])
+    assert torch.allclose(half[0], errors[1], rtol=1e-4, atol=1e-7)
+
+
+def test_classify_file_matches_classify_batch(classifier, speech, tmp_path):
+    path = str(tmp_path / "clip.wav")
+    soundfile.write(path, speech, RATE, subtype="FLOAT")
+    out_prob, score, index, text_lab = classifier.classify_file(path)
+    batch = classifier.classify_batch(torch.from_numpy(speech)[None])
+    assert torch.equal(out_prob, batch[0]) and text_lab == batch[3]
+
+
+# ---- Any audio file ------------------------------------------------------------
+@pytest.mark.parametrize(
+    "name, rate, subtype, channels",
+    [
+        ("8k.wav", 8000, "PCM_16", 1),
+        ("44k.wav", 44100, "PCM_16", 1),
+        ("stereo.wav", RATE, "PCM_16", 2),
+        ("8bit.wav", RATE, "PCM_U8", 1),
+        ("24bit.wav", RATE, "PCM_24", 1),
+        ("clip.flac", RATE, "PCM_16", 1),
+    ],
+)
+def test_any_format_rate_and_channels_classify(
+    classifier, speech, tmp_path, name, rate, subtype, channels
+):
+    signal = torch.from_numpy(speech)
+    if rate != RATE:
+        signal = torchaudio.functional.resample(signal, RATE, rate)
+    data = signal.numpy()
+    if channels == 2:
+        data = np.stack([data, 0.5 * data], axis=1)
+    path = str(tmp_path / name)
+    soundfile.write(path, data, rate, subtype=subtype)
+    errors = classifier.file_errors(path)
+    assert torch.isfinite(errors).all()
+    # What the file holds, downmixed and resampled by hand, gives the errors.
+    held, _ = soundfile.read(path, dtype="float32", always_2d=True)
+    held = torch.from_numpy(held.mean(axis=1))
+    if rate != RATE:
+        held = torchaudio.functional.resample(held, rate, RATE)
+    expected = classifier.encode_batch(held)[0, 0]
+    assert torch.allclose(errors, expected, rtol=1e-5), (errors, expected)
+    if rate == RATE and channels == 1:  # only quantised: close to the original
+        original = classifier.encode_batch(torch.from_numpy(speech))[0, 0]
+        assert torch.allclose(errors, original, rtol=0.25), (errors, original)
+    _, score, _, text_lab = classifier.classify_file(path)
+    assert text_lab[0] in CLASSES and 0 < float(score[0]) <= 1
+
+
+def test_a_50_ms_clip_classifies(classifier, speech, tmp_path):
+    path = str(tmp_path / "short.wav")
+    soundfile.write(path, speech[RATE : RATE + 800], RATE)
+    _, _, _, text_lab = classifier.classify_file(path)
+    assert text_lab[0] in CLASSES
+
+
+def test_long_file_in_chunks_matches_the_whole(classifier, speech, tmp_path):
+    path = str(tmp_path / "long.wav")
+    soundfile.write(path, np.tile(speech, 4), RATE, subtype="FLOAT")
+    whole = classifier.file_errors(path, chunk_seconds=1000)
+    chunked = classifier.file_errors(path, chunk_seconds=3.0)
+    assert torch.allclose(whole, chunked, rtol=0.05)
+
+
+def peak_rss_mib(model_folder, audio):
+    script = textwrap.dedent(
+        f"""
+        import resource, sys
+        from speechbrain_protos.inference import PrototypeClassifier
+        model = PrototypeClassifier.from_hparams(source={model_folder!r})
+        model.classify_file({audio!r})
+        print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)
+        """
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=600
+    )
+    assert out.returncode == 0, out.stderr
+    return float(out.stdout.split()[-1])
+
+
+def test_ten_minute_file_in_bounded_memory(model_folder, tmp_path):
+    rng = np.random.default_rng(0)
+    short = str(tmp_path / "short.wav")
+    soundfile.write(short, 0.1 * rng.standard_normal(30 * RATE), RATE)
+    long = str(tmp_path / "long.wav")
+    with soundfile.SoundFile(long, "w", RATE, 1, subtype="PCM_16") as fout:
+        for _ in range(20):  # 20 x 30 s = 10 minutes
+            fout.write(0.1 * rng.standard_normal(30 * RATE))
+    assert soundfile.info(long).duration == 600
+    short_peak = peak_rss_mib(model_folder, short)
+    long_peak = peak_rss_mib(model_folder, long)
+    # Measured: about the same peak; the whole file as float32 would be 37 MiB
+    # and its features and errors several times that.
+    assert long_peak < short_peak + 30, (short_peak, long_peak)
+
+
+@pytest.mark.parametrize(
+    "content, message",
+    [
+        (None, "does not exist"),
+        (b"", "cannot read"),
+        (b"this is not audio at all" * 10, "cannot read"),
+    ],
+)
+def test_bad_files_are_named(classifier, tmp_path, content, message):
+    path = tmp_path / "bad.wav"
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises((FileNotFoundError, AudioFileError), match=message) as error:
+        classifier.classify_file(str(path))
+    assert str(path) in str(error.value)
+
+
+def test_empty_and_nan_audio_are_named(classifier, tmp_path):
+    empty = str(tmp_path / "empty.wav")
+    soundfile.write(empty, np.zeros(0, dtype="float32"), RATE)
+    with pytest.raises(AudioFileError, match="no samples") as error:
+        classifier.classify_file(empty)
+    assert empty in str(error.value)
+    nan = str(tmp_path / "nan.wav")
+    data = np.zeros(RATE, dtype="float32")
+    data[100] = np.nan
+    soundfile.write(nan, data, RATE, subtype="FLOAT")
+    with pytest.raises(AudioFileError, match="NaN") as error:
+        classifier.classify_file(nan)
+    assert nan in str(error.value)
+
+
+# ---- Prototypes you can hear ---------------------------------------------------
+def test_render_prototype(classifier, tmp_path):
+    path = str(tmp_path / "flute.wav")
+    wav, rate = classifier.render_prototype("flute", duration_s=1.0, path=path)
+    assert rate == RATE and wav.shape == (1, RATE)
+    assert torch.isfinite(wav).all()
+    assert float(wav.abs().max()) == pytest.approx(1.0)
+    assert float(wav.std()) > 0.05
+    again, _ = classifier.render_prototype(1, duration_s=1.0)
+    assert torch.equal(wav, again)  # label or index, same seed: same samples
+    other_seed, _ = classifier.render_prototype(1, duration_s=1.0, seed=1)
+    assert not torch.equal(wav, other_seed)
+    quiet, _ = classifier.render_prototype(1, duration_s=1.0, gain_db=-6.0)
+    assert float(quiet.abs().max()) == pytest.approx(10 ** (-6 / 20))
+    written, file_rate = soundfile.read(path)
+    assert file_rate == RATE and len(written) == RATE
+    assert abs(wav[0, 0]) < 1e-3 and abs(wav[0, -1]) < 1e-3  # fades in and out
+
+
+def test_render_rejects_bad_arguments(classifier):
+    with pytest.raises(ValueError, match="unknown label 'tuba'.*cello"):
+        classifier.render_prototype("tuba")
+    with pytest.raises(ValueError, match=r"\[0, 3\)"):
+        classifier.render_prototype(3)
+    with pytest.raises(ValueError, match="gain_db"):
+        classifier.render_prototype(0, gain_db=3.0)
+    with pytest.raises(ValueError, match="pitch"):
+        classifier.render_prototype(0, pitch=0.0)
+
+
+def test_reconstruct_file_by_best_and_by_chosen_prototype(classifier, speech, tmp_path):
+    path = str(tmp_path / "clip.wav")
+    soundfile.write(path, speech, RATE, subtype="FLOAT")
+    best = classifier.reconstruct_file(path)
+    errors = classifier.file_errors(path)
+    assert best.prototype == int(errors.argmin())
+    assert best.label == CLASSES[best.prototype]
+    assert (
+        best.waveform.shape == (1, len(speech)) and torch.isfinite(best.waveform).all()
+    )
+    n_frames = best.feats.shape[0]
+    assert set(best.curves) == {
+        "gain",
+        "pitch",
+        "low_cutoff",
+        "low_slope",
+        "high_cutoff",
+        "high_slope",
+    }
+    assert all(curve.shape == (n_frames,) for curve in best.curves.values())
+    # The reconstruction is the lobe's own, and its error is the file's error.
+    feats = classifier.mods.compute_features(torch.from_numpy(speech)[None])
+    expected = classifier.mods.model.reconstruct(feats, torch.tensor([best.prototype]))
+    assert torch.allclose(best.reconstruction, expected[0], atol=1e-6)
+    mse = ((best.feats - best.reconstruction) ** 2).mean()
+    assert torch.allclose(mse, errors[best.prototype], rtol=1e-4)
+    other = (best.prototype + 1) % 3
+    transfer = classifier.reconstruct_file(path, prototype=CLASSES[other])
+    assert transfer.prototype == other and transfer.label == CLASSES[other]
+    assert not torch.equal(transfer.reconstruction, best.reconstruction)
+
+
+def test_explain_file_ranks_prototypes(classifier, speech, tmp_path):
+    path = str(tmp_path / "clip.wav")
+    soundfile.write(path, speech, RATE)
+    report = classifier.explain_file(path, out=str(tmp_path / "why.png"), top=3)
+    assert os.path.getsize(report["figure"]) > 10000
+    errors = [error for _, _, error in report["ranking"]]
+    assert errors == sorted(errors) and len(errors) == 3
+    assert report["ranking"][0][1] == report["prototype"]
+    assert report["label"] == report["ranking"][0][0]
+
+
+# ---- Using the lobe elsewhere ---------------------------------------------------
+def test_pretrained_lobe_in_another_yaml(model_folder, tmp_path):
+    """The documented way: a Pretrainer with a path to model.ckpt."""
+    text = textwrap.dedent(
+        f"""
+        pretrained_model: {model_folder}
+        lobe: !new:speechbrain_protos.lobes.PrototypeReconstructor
+            n_prototypes: 3
+            n_mels: 32
+            start_dim: 4
+            n_pools: 2
+        pretrainer: !new:speechbrain.utils.parameter_transfer.Pretrainer
+            collect_in: {tmp_path / "collected"}
+            loadables:
+                lobe: !ref <lobe>
+            paths:
+                lobe: !ref <pretrained_model>/model.ckpt
+        """
+    )
+    hparams = load_hyperpyyaml(text)
+    hparams["pretrainer"].collect_files()
+    hparams["pretrainer"].load_collected()
+    saved = torch.load(os.path.join(model_folder, "model.ckpt"))
+    for key, value in saved.items():
+        assert torch.equal(hparams["lobe"].state_dict()[key], value), key
+
+
+def test_swap_prototypes_between_models(tmp_path, speech):
+    folder_a, model_a = make_model_folder(tmp_path / "a", seed=0)
+    folder_b, _ = make_model_folder(tmp_path / "b", seed=1)
+    b = PrototypeClassifier.from_hparams(source=folder_b)
+    b.mods.model.load_prototypes(torch.load(os.path.join(folder_a, "model.ckpt")))
+    assert torch.equal(b.mods.model.prototypes, model_a.prototypes)
+    assert torch.equal(b.mods.model.typical_gain, model_a.typical_gain)
+    with pytest.raises(ValueError, match="same number of prototypes"):
+        b.mods.model.load_prototypes(
+            PrototypeReconstructor(4, n_mels=32, start_dim=4, n_pools=2)
+        )
+
+
+def test_cli_render_reconstruct_explain(model_folder, speech, tmp_path):
+    path = str(tmp_path / "clip.wav")
+    soundfile.write(path, speech, RATE)
+
+    def cli(*args):
+        out = subprocess.run(
+            [sys.executable, "-m", "speechbrain_protos", *map(str, args)],
+            capture_output=True,
+            text=True,
+            timeout=300,
+        )
+        assert out.returncode == 0, out.stderr
+        return out.stdout.splitlines()
+
+    rendered = cli("render", model_folder, "--out", tmp_path / "r", "--duration", 0.5)
+    assert [os.path.basename(p) for p in rendered] == [
+        "00_cello.wav",
+        "01_flute.wav",
+        "02_oboe.wav",
+    ]
+    assert soundfile.info(rendered[0]).duration == pytest.approx(0.5)
+    line = cli(
+        "reconstruct",
+        model_folder,
+        path,
+        "--prototype",
+        "oboe",
+        "--out",
+        tmp_path / "t.wav",
+    )
+    assert line[0].endswith("prototype 2\toboe")
+    assert soundfile.info(str(tmp_path / "t.wav")).frames == len(speech)
+    lines = cli("explain", model_folder, path, "--out", tmp_path / "e.png", "--top", 2)
+    assert lines[0] == str(tmp_path / "e.png") and len(lines) == 3
+    for command in (
+        "export",
+        "classify",
+        "render",
+        "reconstruct",
+        "explain",
+        "gallery",
+    ):
+        assert "usage" in "\n".join(cli(command, "--help"))
