@@ -6,8 +6,10 @@
    no recording is heard in two splits.
 2. Trains this recipe (``hparams/sol.yaml``, or ``sol_unsupervised.yaml``)
    with the demo sizes of ``hparams/demo.yaml``, and tests it.
-3. Writes every prototype as a WAV, a PNG of all prototypes, and a few
-   input / reconstruction pairs, with an HTML page to listen to them.
+3. Exports the tested model to a model folder (``PrototypeClassifier``),
+   and writes its gallery: every prototype as a WAV and a spectrum, test
+   accuracy per class, a few inputs with their reconstructions and timbre
+   transfers, on an HTML page to listen to them.
 
 Everything goes to one folder (``results/demo`` at the repository root by
 default); the run ends by printing where things are and the test scores.
@@ -32,18 +34,18 @@ import torch
 import yaml
 from sol_prepare import prepare_sol
 
-from speechbrain_protos.data.dataio import dataio_prep, read_clip
 from speechbrain_protos.data.soundfont import (
     add_render_arguments,
     parse_instruments,
     prepare_rendered_dataset,
 )
 from speechbrain_protos.experiment import run_experiment, setup_experiment
+from speechbrain_protos.export import export_model
 from speechbrain_protos.gallery import write_gallery
+from speechbrain_protos.inference import PrototypeClassifier
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
-N_EXAMPLES = 6  # input / reconstruction pairs in the gallery
 
 
 def parse_args(argv):
@@ -77,34 +79,13 @@ def start_fresh_if_changed(output, options):
         json.dump(options, fout, indent=1)
 
 
-def pick_examples(hparams, test_set, label_encoder):
-    """A few test clips, each of a different class."""
-    examples, seen = [], set()
-    for clip_id, entry in sorted(test_set.data.items()):
-        if entry["label"] in seen:
-            continue
-        seen.add(entry["label"])
-        path = entry["wav"].format(data_root=hparams["data_folder"])
-        wav = read_clip(
-            path,
-            entry["start"],
-            entry["stop"],
-            entry["sample_rate"],
-            hparams["sample_rate"],
-        )
-        examples.append((clip_id, wav, label_encoder.encode_label(entry["label"])))
-        if len(examples) == N_EXAMPLES:
-            break
-    return examples
-
-
-def prototype_names(brain):
-    """Class of each prototype; clusters are named after their class."""
-    if brain.supervised:
-        return list(brain.class_names)
+def test_items(hparams):
+    """``(path, label)`` of every test note, for the gallery."""
+    with open(hparams["test_annotation"], encoding="utf-8") as fin:
+        entries = json.load(fin)
     return [
-        f"cluster{k}-{brain.class_names[c] if c >= 0 else 'unused'}"
-        for k, c in enumerate(brain.test_mapping.tolist())
+        (entry["wav"].format(data_root=hparams["data_folder"]), entry["label"])
+        for _, entry in sorted(entries.items())
     ]
 
 
@@ -149,13 +130,12 @@ def main(argv=None):
         seed=hparams["seed"],
     )
     brain = run_experiment(hparams, run_opts)
-    datasets, label_encoder = dataio_prep(hparams)
+    model_folder = export_model(output, os.path.join(output, "model"), overwrite=True)
+    classifier = PrototypeClassifier.from_hparams(
+        source=model_folder, run_opts={"device": "cpu"}
+    )
     gallery = write_gallery(
-        brain.model.cpu(),
-        hparams["compute_features"].cpu(),
-        prototype_names(brain),
-        os.path.join(output, "gallery"),
-        pick_examples(hparams, datasets["test"], label_encoder),
+        classifier, os.path.join(output, "gallery"), test_items(hparams)
     )
     stats = brain.test_stats
     summary = {
@@ -179,9 +159,11 @@ from {" -> ".join(data["soundfonts"])} ({data["counts"]["train"]} train, \
 (1e3 x MSE per bin)   wall time {summary["wall_seconds"] / 60:.1f} min
 
   listen and look:   {gallery["index"]}
-  prototype sounds:  {os.path.dirname(gallery["prototypes"][0])}/
-  prototypes (PNG):  {gallery["figure"]}
-  reconstructions:   {os.path.join(output, "gallery", "reconstructions")}/
+  prototype sounds:  {os.path.join(output, "gallery", "prototypes")}/
+  examples:          {os.path.join(output, "gallery", "examples")}/
+  model folder:      {model_folder}
+                     (PrototypeClassifier.from_hparams(source=...), or
+                     python -m speechbrain_protos classify {model_folder} FILE)
   confusion matrix:  {os.path.join(output, "confusion_matrix.png")}
   results:           {os.path.join(output, "test_results.json")}
   per stage:         {os.path.join(output, "stage_results.csv")}
