@@ -180,8 +180,6 @@ def inference_yaml(config, source_note=""):
         ``label_encoder.ckpt`` beside it.
     """
     features = config["compute_features"]
-    model = dict(config["model"])
-    model["sample_rate"] = features["sample_rate"]
     return f"""# #####################################################################
 # Playable-prototype model: inference hyperparameters. Load it with
 # speechbrain_protos.inference.PrototypeClassifier.from_hparams(source=...)
@@ -198,9 +196,13 @@ compute_features: !new:speechbrain_protos.features.LogMel
 {_yaml_block(features)}
 
 model: !new:speechbrain_protos.lobes.PrototypeReconstructor
-{_yaml_block(model)}
+{_yaml_block(config["model"])}
 
 label_encoder: !new:speechbrain.dataio.encoder.CategoricalEncoder
+
+# SpeechBrain's load_audio resamples to this rate (its default is 16 kHz).
+audio_normalizer: !new:speechbrain.dataio.preprocess.AudioNormalizer
+    sample_rate: !ref <sample_rate>
 
 modules:
     compute_features: !ref <compute_features>

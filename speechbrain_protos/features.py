@@ -61,7 +61,7 @@ def mel_to_hz(mel):
     >>> round(float(mel_to_hz(hz_to_mel(440.0))), 6)
     440.0
     """
-    return 700.0 * (10.0 ** (mel / 2595.0) - 1.0)
+    return 700.0 * (10.0 ** (mel / HTK_MEL_FACTOR) - 1.0)
 
 
 def mel_bin_centers(n_mels, sample_rate, f_min=0.0, f_max=None):

@@ -24,8 +24,14 @@ import soundfile
 import torch
 from speechbrain.inference.interfaces import Pretrained
 from speechbrain.utils.fetching import FetchConfig
+from torch.nn.functional import pad as nn_pad
 
-from speechbrain_protos.audio import DEFAULT_CHUNK_SECONDS, read_chunks
+from speechbrain_protos.audio import (
+    DEFAULT_CHUNK_SECONDS,
+    audio_info,
+    read_audio,
+    read_chunks,
+)
 from speechbrain_protos.export import MODEL_FILES
 from speechbrain_protos.reconstruction import reconstruct_chosen
 
@@ -277,7 +283,7 @@ class PrototypeClassifier(Pretrained):
         if wavs.shape[1] < self._min_samples():
             padded = self._min_samples()
             wav_lens = wav_lens * wavs.shape[1] / padded
-            wavs = torch.nn.functional.pad(wavs, (0, padded - wavs.shape[1]))
+            wavs = nn_pad(wavs, (0, padded - wavs.shape[1]))
         return self.mods.compute_features(wavs, wav_lens), wav_lens
 
     @torch.no_grad()
@@ -382,7 +388,19 @@ class PrototypeClassifier(Pretrained):
         return self.decide(self.file_errors(path, chunk_seconds)[None])
 
     def classify_files(self, paths, batch_size=16, chunk_seconds=DEFAULT_CHUNK_SECONDS):
-        """Classifies many files, batching those shorter than a chunk.
+        """Classifies many files; those no longer than a chunk go in batches.
+
+        Batched clips are padded and masked (relative lengths), so each
+        result is that of the clip alone up to float rounding.
+
+        Arguments
+        ---------
+        paths : list of str
+            Audio files.
+        batch_size : int
+            Clips per batch.
+        chunk_seconds : float
+            Longer files are classified alone, chunk by chunk.
 
         Returns
         -------
@@ -390,29 +408,30 @@ class PrototypeClassifier(Pretrained):
             Predicted label and its probability, per file in order.
         """
         results = [None] * len(paths)
-        short = []
-        for position, path in enumerate(paths):
-            chunks = list(
-                read_chunks(path, self.sample_rate, chunk_seconds, self._min_samples())
-            )
-            if len(chunks) > 1:
-                _, score, _, text_lab = self.classify_file(path, chunk_seconds)
-                results[position] = (text_lab[0], float(score[0]))
-            else:
-                short.append((position, chunks[0]))
-        for start in range(0, len(short), batch_size):
-            group = short[start : start + batch_size]
+        group = []
+
+        def flush():
             longest = max(wav.numel() for _, wav in group)
             wavs = torch.stack(
-                [
-                    torch.nn.functional.pad(wav, (0, longest - wav.numel()))
-                    for _, wav in group
-                ]
+                [nn_pad(wav, (0, longest - wav.numel())) for _, wav in group]
             )
             lens = torch.tensor([wav.numel() / longest for _, wav in group])
             _, score, _, text_lab = self.classify_batch(wavs, lens)
             for (position, _), label, value in zip(group, text_lab, score.tolist()):
                 results[position] = (label, value)
+            group.clear()
+
+        for position, path in enumerate(paths):
+            if audio_info(path).duration > chunk_seconds:
+                _, score, _, text_lab = self.classify_file(path, chunk_seconds)
+                results[position] = (text_lab[0], float(score[0]))
+                continue
+            wav = read_audio(path, self.sample_rate, self._min_samples())
+            group.append((position, wav))
+            if len(group) == batch_size:
+                flush()
+        if group:
+            flush()
         return results
 
     # ------------------------------------------------------------------

@@ -22,11 +22,11 @@ RATE = 16000
 CLASSES = ["cello", "flute", "oboe"]
 
 
-def make_model_folder(folder, seed=0, n_prototypes=3):
+def make_model_folder(folder, seed=0, n_prototypes=3, rate=RATE):
     torch.manual_seed(seed)
-    logmel = LogMel(sample_rate=RATE, n_fft=512, hop_length=256, n_mels=32)
+    logmel = LogMel(sample_rate=rate, n_fft=512, hop_length=256, n_mels=32)
     model = PrototypeReconstructor(
-        n_prototypes, n_mels=32, sample_rate=RATE, start_dim=4, n_pools=2
+        n_prototypes, n_mels=32, sample_rate=rate, start_dim=4, n_pools=2
     )
     with torch.no_grad():
         for decoder in model.decoders.values():
@@ -140,6 +140,14 @@ def test_classify_batch_has_encoder_classifiers_shapes(classifier, speech):
     assert torch.allclose(half[0], errors[1], rtol=1e-4, atol=1e-7)
 
 
+def test_speechbrains_load_audio_gives_the_models_rate(tmp_path, speech):
+    folder, _ = make_model_folder(tmp_path / "m", rate=24000)
+    model = PrototypeClassifier.from_hparams(source=folder)
+    path = str(tmp_path / "clip_8k.wav")
+    soundfile.write(path, speech[::2], RATE // 2)
+    assert model.load_audio(path).shape[0] == len(speech[::2]) * 3
+
+
 def test_classify_file_matches_classify_batch(classifier, speech, tmp_path):
     path = str(tmp_path / "clip.wav")
     soundfile.write(path, speech, RATE, subtype="FLOAT")
@@ -185,6 +193,21 @@ def test_any_format_rate_and_channels_classify(
         assert torch.allclose(errors, original, rtol=0.25), (errors, original)
     _, score, _, text_lab = classifier.classify_file(path)
     assert text_lab[0] in CLASSES and 0 < float(score[0]) <= 1
+
+
+def test_classify_files_batches_like_one_at_a_time(classifier, speech, tmp_path):
+    paths = []
+    for number, seconds in enumerate([0.4, 1.0, 2.5, 0.7, 3.0]):
+        path = str(tmp_path / f"{number}.wav")
+        start = number * RATE // 4
+        soundfile.write(path, speech[start : start + int(seconds * RATE)], RATE)
+        paths.append(path)
+    # Batches of two, and the 2.5 s and 3 s files are longer than a chunk.
+    results = classifier.classify_files(paths, batch_size=2, chunk_seconds=2.0)
+    for path, (label, score) in zip(paths, results):
+        _, alone_score, _, alone_label = classifier.classify_file(path, 2.0)
+        assert label == alone_label[0]
+        assert score == pytest.approx(float(alone_score[0]), rel=1e-4)
 
 
 def test_a_50_ms_clip_classifies(classifier, speech, tmp_path):
