@@ -15,21 +15,15 @@ high-water mark.
 """
 
 import argparse
-import json
-import logging
-import os
-import platform
 import resource
 import statistics
-import sys
 import time
 
 import torch
+from report import emit, machine_facts
 
 from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.losses import PrototypeObjective
-
-logger = logging.getLogger("bench.train_step")
 
 
 def parse_args(argv=None):
@@ -98,10 +92,7 @@ def run(args):
         "params": sum(p.numel() for p in model.parameters()),
         "first_loss": first_loss,
         "device": str(device),
-        "threads": torch.get_num_threads(),
-        "cpu_count": os.cpu_count(),
-        "machine": platform.machine(),
-        "torch": torch.__version__,
+        **machine_facts(),
     }
     if device.type == "cuda":
         result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
@@ -110,13 +101,7 @@ def run(args):
 
 def main(argv=None):
     args = parse_args(argv)
-    result = run(args)
-    if args.json:
-        sys.stdout.write(json.dumps(result) + "\n")
-    else:
-        logging.basicConfig(level=logging.INFO, format="%(message)s")
-        for key, value in result.items():
-            logger.info("%-13s %s", key, value)
+    emit(run(args), args.json, "bench.train_step")
 
 
 if __name__ == "__main__":

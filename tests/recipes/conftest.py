@@ -26,32 +26,36 @@ def librispeech_root(shared_data):
     return shared_data / "LibriSpeech"
 
 
+def finished_sol_run(data_folder, output_folder, hparams_file, *extra):
+    """Runs the SOL recipe to the end (tiny sizes); returns its output folder."""
+    process = run_recipe(
+        "sol",
+        hparams_file,
+        [
+            f"--data_folder={data_folder}",
+            f"--output_folder={output_folder}",
+            *extra,
+            *SOL_TINY,
+        ],
+    )
+    assert_ok(process)
+    return output_folder
+
+
 @pytest.fixture(scope="session")
 def sol_supervised_run(fsdd_as_sol, tmp_path_factory):
     """Output folder of a tiny supervised SOL run on FSDD (about 12 s)."""
-    out = tmp_path_factory.mktemp("sol_supervised")
-    process = run_recipe(
-        "sol",
-        "sol.yaml",
-        [f"--data_folder={fsdd_as_sol}", f"--output_folder={out}", *SOL_TINY],
+    return finished_sol_run(
+        fsdd_as_sol, tmp_path_factory.mktemp("sol_supervised"), "sol.yaml"
     )
-    assert_ok(process)
-    return out
 
 
 @pytest.fixture(scope="session")
 def sol_unsupervised_run(fsdd_as_sol, tmp_path_factory):
     """Output folder of a tiny unsupervised SOL run on FSDD (about 12 s)."""
-    out = tmp_path_factory.mktemp("sol_unsupervised")
-    process = run_recipe(
-        "sol",
+    return finished_sol_run(
+        fsdd_as_sol,
+        tmp_path_factory.mktemp("sol_unsupervised"),
         "sol_unsupervised.yaml",
-        [
-            f"--data_folder={fsdd_as_sol}",
-            f"--output_folder={out}",
-            "--n_init_proposals=40",
-            *SOL_TINY,
-        ],
+        "--n_init_proposals=40",
     )
-    assert_ok(process)
-    return out

@@ -7,7 +7,8 @@ import sys
 
 import pytest
 
-SCRIPT = pathlib.Path(__file__).resolve().parents[2] / "bench" / "train_step.py"
+BENCH = pathlib.Path(__file__).resolve().parents[2] / "bench"
+SCRIPT = BENCH / "train_step.py"
 TINY = ["--K", "4", "--batch", "2", "--frames", "24", "--mels", "32", "--steps", "2"]
 
 
@@ -42,4 +43,35 @@ def test_both_impls_train_the_same_model():
     assert fused["params"] == reference["params"]
     assert abs(fused["first_loss"] - reference["first_loss"]) < 1e-5 * abs(
         reference["first_loss"]
+    )
+
+
+def test_inference_bench_compares_both_systems():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "inference.py"),
+            "--K",
+            "4",
+            "--seconds",
+            "1",
+            "--batch",
+            "2",
+            "--repeats",
+            "1",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    lines = done.stdout.strip().splitlines()
+    assert len(lines) == 1, done.stdout
+    result = json.loads(lines[0])
+    for system in ("protos", "ecapa"):
+        assert result[system]["rtf"] > 0 and result[system]["batch_clips_per_s"] > 0
+    # ECAPA at SpeechBrain's VoxCeleb size has about 20.8M parameters.
+    assert result["ecapa"]["params"] > 20_000_000 > result["protos"]["params"]
+    assert result["speedup_file"] == pytest.approx(
+        result["ecapa"]["rtf"] / result["protos"]["rtf"], rel=0.01
     )

@@ -1,0 +1,31 @@
+"""What every bench script prints: its result, as one JSON line or a table,
+with the facts of the machine it ran on."""
+
+import json
+import logging
+import os
+import platform
+import sys
+
+import torch
+
+
+def machine_facts():
+    """Threads, cores, CPU architecture and torch version of this run."""
+    return {
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "machine": platform.machine(),
+        "torch": torch.__version__,
+    }
+
+
+def emit(result, as_json, name):
+    """Prints ``result``: one JSON line, or one ``key value`` line per entry."""
+    if as_json:
+        sys.stdout.write(json.dumps(result) + "\n")
+        return
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    logger = logging.getLogger(name)
+    for key, value in result.items():
+        logger.info("%-16s %s", key, value)
