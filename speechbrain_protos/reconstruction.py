@@ -331,7 +331,7 @@ def _torch_input_grad(
     return grad
 
 
-@numba.njit(cache=True, fastmath=False)
+@numba.njit(cache=True, fastmath=True)
 def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cover
     """Walks clip b with prototype k once; returns E[b, k].
 
