@@ -11,12 +11,17 @@ Example::
         --steps 5 --impl fused --json
 
 Run each implementation in its own process: peak RSS is a process-wide
-high-water mark.
+high-water mark. ``--impl both`` does that: it runs this script once per
+implementation and prints both results with the ratios, fused against
+reference, from the same run.
 """
 
 import argparse
+import json
 import resource
 import statistics
+import subprocess
+import sys
 import time
 
 import torch
@@ -35,9 +40,9 @@ def parse_args(argv=None):
     parser.add_argument("--steps", type=int, default=5, help="timed steps")
     parser.add_argument(
         "--impl",
-        choices=("fused", "reference"),
+        choices=("fused", "reference", "both"),
         default="fused",
-        help="reconstruction error implementation",
+        help="reconstruction error implementation (both: one process each)",
     )
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
@@ -99,9 +104,47 @@ def run(args):
     return result
 
 
+def compare(argv):
+    """Runs both implementations, each in a fresh process, and their ratios."""
+    results = {}
+    for impl in ("fused", "reference"):
+        done = subprocess.run(
+            [sys.executable, __file__, *argv, "--impl", impl, "--json"],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        results[impl] = json.loads(done.stdout.strip().splitlines()[-1])
+    fused, reference = results["fused"], results["reference"]
+    return {
+        "K": fused["K"],
+        "batch": fused["batch"],
+        "frames": fused["frames"],
+        "mels": fused["mels"],
+        "fused_step_s": fused["step_s"],
+        "reference_step_s": reference["step_s"],
+        "speedup": round(reference["step_s"] / fused["step_s"], 2),
+        "fused_peak_rss_mib": fused["peak_rss_mib"],
+        "reference_peak_rss_mib": reference["peak_rss_mib"],
+        "memory_fraction": round(fused["peak_rss_mib"] / reference["peak_rss_mib"], 3),
+        "same_first_loss": abs(fused["first_loss"] - reference["first_loss"])
+        <= 1e-5 * abs(reference["first_loss"]),
+        **machine_facts(),
+    }
+
+
 def main(argv=None):
+    argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
-    emit(run(args), args.json, "bench.train_step")
+    if args.impl == "both":
+        others = [
+            a
+            for a in argv
+            if a not in ("--impl", "both", "--json") and not a.startswith("--impl=")
+        ]
+        emit(compare(others), args.json, "bench.train_step")
+    else:
+        emit(run(args), args.json, "bench.train_step")
 
 
 if __name__ == "__main__":

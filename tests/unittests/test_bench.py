@@ -75,3 +75,68 @@ def test_inference_bench_compares_both_systems():
     assert result["speedup_file"] == pytest.approx(
         result["ecapa"]["rtf"] / result["protos"]["rtf"], rel=0.01
     )
+
+
+def test_both_impls_in_one_run_give_their_ratios():
+    result = run_bench("--impl", "both")
+    assert result["same_first_loss"] is True
+    assert result["speedup"] == pytest.approx(
+        result["reference_step_s"] / result["fused_step_s"], rel=0.01
+    )
+    assert result["memory_fraction"] == pytest.approx(
+        result["fused_peak_rss_mib"] / result["reference_peak_rss_mib"], rel=0.01
+    )
+
+
+def test_kernel_bench_reports_its_bound():
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "kernel.py"),
+            "--K",
+            "4",
+            "--batch",
+            "2",
+            "--frames",
+            "24",
+            "--mels",
+            "32",
+            "--steps",
+            "2",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout)
+    assert result["elements"] == 4 * 2 * 24 * 32
+    assert 0 < result["fraction_of_bound"] < 1
+    assert result["elements_per_s"] == pytest.approx(
+        result["elements"] / result["seconds"], rel=0.01
+    )
+
+
+def test_evaluation_bench_times_both_passes(shared_data):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "evaluation.py"),
+            "--speakers",
+            "8",
+            "--batch",
+            "4",
+            "--data_folder",
+            str(shared_data / "LibriSpeech"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["clips"] == 8 and result["same_scores"] is True
+    assert 0 < result["kernel_s_batched"] < result["batched_s"]
+    assert result["speedup"] == pytest.approx(
+        result["one_by_one_s"] / result["batched_s"], rel=0.02
+    )

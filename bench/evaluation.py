@@ -1,0 +1,168 @@
+"""Test-set pass of the LibriSpeech recipe: batched with masks vs one by one.
+
+Prepares the recipe's manifests from a LibriSpeech folder (default: the
+workplace's excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
+segment mode), builds the recipe's ``PrototypeBrain`` from its own YAML
+(untrained: speed does not depend on the weights), and times
+``brain.evaluate`` on the test set twice (the pass over the clips; the
+report files written at its end are not counted): full-length clips in batches of
+``--batch`` (padding and relative lengths, as the recipe runs it) and one
+clip at a time (batch 1, as the authors' code evaluates). Both passes must
+give the same scores. Prints one JSON line with ``--json``.
+
+Example::
+
+    python bench/evaluation.py --speakers 128 --batch 32 --json
+"""
+
+import argparse
+import logging
+import os
+import pathlib
+import sys
+import tempfile
+import time
+
+from hyperpyyaml import load_hyperpyyaml
+from report import emit, machine_facts
+
+import speechbrain_protos.lobes as lobes
+from speechbrain_protos.brain import PrototypeBrain
+from speechbrain_protos.data.dataio import dataio_prep
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "LibriSpeech" / "speaker_id"
+sys.path.insert(0, str(RECIPE))
+from librispeech_prepare import prepare_librispeech  # noqa: E402
+
+
+def default_data():
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data" / "LibriSpeech"
+        if candidate.is_dir():
+            return str(candidate)
+    return None
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data_folder", default=default_data(), help="LibriSpeech root folder"
+    )
+    parser.add_argument("--speakers", type=int, default=128, help="speakers (K)")
+    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args(argv)
+    if args.data_folder is None or not os.path.isdir(args.data_folder):
+        parser.error(f"no LibriSpeech folder at {args.data_folder}")
+    return args
+
+
+class KernelTimer:
+    """Adds up the time spent in the reconstruction-error kernel."""
+
+    def __init__(self):
+        self.seconds = 0.0
+        self.kernel = lobes.reconstruction_errors
+
+    def __call__(self, *args, **kwargs):
+        start = time.perf_counter()
+        try:
+            return self.kernel(*args, **kwargs)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+
+def timed_test_pass(brain, test_set, batch_size):
+    """Seconds of the pass over the test clips (without writing the report
+    files at its end), seconds in the kernel, and the scores."""
+    timer = KernelTimer()
+    lobes.reconstruction_errors = timer
+    reached_end = []
+    write_report = brain.on_stage_end
+
+    def on_stage_end(*args, **kwargs):
+        reached_end.append(time.perf_counter())
+        return write_report(*args, **kwargs)
+
+    brain.on_stage_end = on_stage_end
+    try:
+        start = time.perf_counter()
+        brain.evaluate(
+            test_set,
+            test_loader_kwargs={"batch_size": batch_size, "num_workers": 0},
+            progressbar=False,
+        )
+    finally:
+        lobes.reconstruction_errors = timer.kernel
+        del brain.on_stage_end
+    return reached_end[0] - start, timer.seconds, dict(brain.test_stats)
+
+
+def run(args):
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory() as tmp:
+        overrides = {
+            "data_folder": args.data_folder,
+            "output_folder": tmp,
+            "subsets": ["train-clean-100"],
+            "n_speakers": args.speakers,
+            "split_mode": "segment",
+        }
+        hparams_file = RECIPE / "hparams" / "librispeech.yaml"
+        with open(hparams_file, encoding="utf-8") as fin:
+            hparams = load_hyperpyyaml(fin, overrides)
+        prepare_librispeech(
+            data_folder=hparams["data_folder"],
+            save_folder=hparams["save_folder"],
+            subsets=hparams["subsets"],
+            n_speakers=hparams["n_speakers"],
+            split_mode=hparams["split_mode"],
+            split_ratio=hparams["split_ratio"],
+            segment_seconds=hparams["segment_seconds"],
+            min_segment_seconds=hparams["min_segment_seconds"],
+            seed=hparams["seed"],
+        )
+        datasets, label_encoder = dataio_prep(hparams)
+        brain = PrototypeBrain(
+            modules=hparams["modules"],
+            opt_class=hparams["opt_class"],
+            hparams=hparams,
+            run_opts={"device": "cpu"},
+            checkpointer=None,
+            class_names=[label_encoder.ind2lab[i] for i in range(len(label_encoder))],
+        )
+        test_set = datasets["test"]
+        timed_test_pass(brain, test_set, args.batch)  # warm-up (numba compiles)
+        batched_s, batched_kernel_s, batched = timed_test_pass(
+            brain, test_set, args.batch
+        )
+        single_s, single_kernel_s, single = timed_test_pass(brain, test_set, 1)
+        seconds = sum(entry["duration"] for entry in test_set.data.values())
+    return {
+        "clips": len(test_set),
+        "audio_s": round(seconds, 1),
+        "K": args.speakers,
+        "batch": args.batch,
+        "batched_s": round(batched_s, 3),
+        "one_by_one_s": round(single_s, 3),
+        "speedup": round(single_s / batched_s, 2),
+        "kernel_s_batched": round(batched_kernel_s, 3),
+        "kernel_s_one_by_one": round(single_kernel_s, 3),
+        "same_scores": all(
+            abs(batched[key] - single[key]) <= 1e-6 * max(1.0, abs(single[key]))
+            for key in ("OA", "AA")
+        ),
+        "L_rec_batched": batched["L_rec"],
+        "L_rec_one_by_one": single["L_rec"],
+        **machine_facts(),
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    emit(run(args), args.json, "bench.evaluation")
+
+
+if __name__ == "__main__":
+    main()
