@@ -173,7 +173,7 @@ def _write_examples(classifier, examples, folder, seed):
         tqdm(examples, desc="reconstructing examples")
     ):
         stem = os.path.join(folder, f"{number:02d}_{safe_name(label)}")
-        wav = read_audio(path, classifier.sample_rate, classifier._min_samples())
+        wav = read_audio(path, classifier.sample_rate, classifier.min_samples())
         soundfile.write(stem + "_input.wav", wav.numpy(), classifier.sample_rate)
         explained = classifier.explain_file(
             path, out=stem + "_explained.png", seed=seed

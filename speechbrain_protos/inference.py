@@ -270,7 +270,8 @@ class PrototypeClassifier(Pretrained):
         """Rate the model works at (inputs are resampled to it)."""
         return int(self.hparams.sample_rate)
 
-    def _min_samples(self):
+    def min_samples(self):
+        """Shortest waveform the front end takes; shorter ones are padded."""
         return self.mods.compute_features.n_fft // 2 + 1
 
     def _features(self, wavs, wav_lens=None):
@@ -280,8 +281,8 @@ class PrototypeClassifier(Pretrained):
             wav_lens = torch.ones(wavs.shape[0])
         wavs = wavs.to(self.device).float()
         wav_lens = wav_lens.to(self.device)
-        if wavs.shape[1] < self._min_samples():
-            padded = self._min_samples()
+        if wavs.shape[1] < self.min_samples():
+            padded = self.min_samples()
             wav_lens = wav_lens * wavs.shape[1] / padded
             wavs = nn_pad(wavs, (0, padded - wavs.shape[1]))
         return self.mods.compute_features(wavs, wav_lens), wav_lens
@@ -359,7 +360,7 @@ class PrototypeClassifier(Pretrained):
         """
         errors, frames = [], []
         for chunk in read_chunks(
-            path, self.sample_rate, chunk_seconds, self._min_samples()
+            path, self.sample_rate, chunk_seconds, self.min_samples()
         ):
             feats, lens = self._features(chunk)
             errors.append(self.mods.model(feats, lens)[0])
@@ -426,7 +427,7 @@ class PrototypeClassifier(Pretrained):
                 _, score, _, text_lab = self.classify_file(path, chunk_seconds)
                 results[position] = (text_lab[0], float(score[0]))
                 continue
-            wav = read_audio(path, self.sample_rate, self._min_samples())
+            wav = read_audio(path, self.sample_rate, self.min_samples())
             group.append((position, wav))
             if len(group) == batch_size:
                 flush()
@@ -513,7 +514,7 @@ class PrototypeClassifier(Pretrained):
         index = self.prototype_index(label_or_index)
         logmel = self.mods.compute_features
         model = self.mods.model
-        n_samples = max(int(round(duration_s * self.sample_rate)), self._min_samples())
+        n_samples = max(int(round(duration_s * self.sample_rate)), self.min_samples())
         n_frames = logmel.n_frames(n_samples)
         audible = model.prototypes.masked_fill(
             logmel.bin_frequencies().to(model.prototypes.device) < INFRASOUND_HZ, 0.0
@@ -568,7 +569,7 @@ class PrototypeClassifier(Pretrained):
         logmel = self.mods.compute_features
         feats, recons, waves, curves = [], [], [], {}
         for chunk in read_chunks(
-            path, self.sample_rate, chunk_seconds, self._min_samples()
+            path, self.sample_rate, chunk_seconds, self.min_samples()
         ):
             chunk_feats, lens = self._features(chunk)
             choice = torch.tensor([index], device=chunk_feats.device)

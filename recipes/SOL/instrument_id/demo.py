@@ -79,7 +79,7 @@ def start_fresh_if_changed(output, options):
         json.dump(options, fout, indent=1)
 
 
-def test_items(hparams):
+def labelled_test_notes(hparams):
     """``(path, label)`` of every test note, for the gallery."""
     with open(hparams["test_annotation"], encoding="utf-8") as fin:
         entries = json.load(fin)
@@ -135,7 +135,7 @@ def main(argv=None):
         source=model_folder, run_opts={"device": "cpu"}
     )
     gallery = write_gallery(
-        classifier, os.path.join(output, "gallery"), test_items(hparams)
+        classifier, os.path.join(output, "gallery"), labelled_test_notes(hparams)
     )
     stats = brain.test_stats
     summary = {
