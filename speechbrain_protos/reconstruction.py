@@ -43,6 +43,10 @@ IMPLEMENTATIONS = ("fused", "reference")
 BACKENDS = ("numba", "torch")
 CHUNK_ELEMENTS = 2**21  # elements of [B, T, K_chunk, F] per torch chunk
 SOFTPLUS_THRESHOLD = 20.0  # torch.nn.functional.softplus's default
+LOG1P_TERMS = 13  # terms of the numba kernel's log1p series
+# Frames whose pitch factor keeps 1 + c (1/factor - 1) in the series' range
+# (c in [0, 1)); others use the library's log1p.
+SERIES_LOW, SERIES_HIGH = math.exp(-1.0), math.exp(1.0)
 
 
 def reconstruction_errors(
@@ -331,6 +335,40 @@ def _torch_input_grad(
     return grad
 
 
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _row_positions(
+    c, inverse_minus_one, slope_scale, last, bins_per_unit, out
+):  # pragma: no cover - compiled
+    """Read positions and their slopes d position / d factor of one frame
+    (``out[0]``, ``out[1]``), with the log1p as a series: no library call
+    and no division check, so this loop vectorises. Relative error below
+    1e-10 while 1 + c (1/factor - 1) lies in [1/e, e]."""
+    for f in range(c.shape[0]):
+        shift_arg = c[f] * inverse_minus_one
+        u = shift_arg / (2.0 + shift_arg)
+        u2 = u * u
+        acc = 1.0 / (2 * LOG1P_TERMS - 1)
+        for term in range(LOG1P_TERMS - 2, -1, -1):
+            acc = acc * u2 + 1.0 / (2 * term + 1)
+        raw = f + bins_per_unit * (2.0 * u * acc)
+        out[0, f] = min(max(raw, 0.0), last)
+        inside = raw >= 0.0 and raw <= last
+        out[1, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
+
+
+@numba.njit(cache=True, fastmath=True)
+def _row_positions_exact(
+    c, inverse_minus_one, slope_scale, last, bins_per_unit, out
+):  # pragma: no cover - compiled
+    """:func:`_row_positions` with the library's log1p (any factor)."""
+    for f in range(c.shape[0]):
+        shift_arg = c[f] * inverse_minus_one
+        raw = f + bins_per_unit * math.log1p(shift_arg)
+        out[0, f] = min(max(raw, 0.0), last)
+        inside = raw >= 0.0 and raw <= last
+        out[1, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
+
+
 @numba.njit(cache=True, fastmath=True)
 def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cover
     """Walks clip b with prototype k once; returns E[b, k].
@@ -361,6 +399,8 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
     scale = 2.0 / (n_valid * n_bins)
     with_input = upstream.shape[0] > 0
     proto_acc = np.zeros(n_bins)
+    row = np.empty((2, n_bins))
+    last = n_bins - 1.0
     total = 0.0
     for t in range(n_valid):
         offset = gain[b, t, k] if use_gain else 0.0
@@ -377,24 +417,27 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
             high_slope = filters[b, t, k, 3]
         grad_gain = grad_factor = 0.0
         grad_low_cut = grad_low_slope = grad_high_cut = grad_high_slope = 0.0
+        if use_pitch:
+            slope_scale = -bins_per_unit / (factor_value * factor_value)
+            if SERIES_LOW <= factor_value <= SERIES_HIGH:
+                _row_positions(
+                    c, inverse_minus_one, slope_scale, last, bins_per_unit, row
+                )
+            else:
+                _row_positions_exact(
+                    c, inverse_minus_one, slope_scale, last, bins_per_unit, row
+                )
         for f in range(n_bins):
             lower = f
             upper = f
             weight = 0.0
             position_slope = 0.0
             if use_pitch:
-                shift_arg = c[f] * inverse_minus_one
-                raw = f + bins_per_unit * math.log1p(shift_arg)
-                position = min(max(raw, 0.0), n_bins - 1.0)
-                lower = min(int(math.floor(position)), n_bins - 1)
+                position = row[0, f]
+                lower = min(int(position), n_bins - 1)
                 upper = min(lower + 1, n_bins - 1)
                 weight = position - lower
-                if raw >= 0.0 and raw <= n_bins - 1.0:
-                    position_slope = (
-                        -bins_per_unit
-                        * c[f]
-                        / (factor_value * factor_value * (1.0 + shift_arg))
-                    )
+                position_slope = row[1, f]
             below = prototypes[k, lower]
             above = prototypes[k, upper]
             recon = (1.0 - weight) * below + weight * above + offset

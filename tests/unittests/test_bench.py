@@ -137,6 +137,7 @@ def test_evaluation_bench_times_both_passes(shared_data):
     result = json.loads(done.stdout.strip().splitlines()[-1])
     assert result["clips"] == 8 and result["same_scores"] is True
     assert 0 < result["kernel_s_batched"] < result["batched_s"]
+    # seconds are printed to 1 ms and these passes take tens of ms
     assert result["speedup"] == pytest.approx(
-        result["one_by_one_s"] / result["batched_s"], rel=0.02
+        result["one_by_one_s"] / result["batched_s"], rel=0.1
     )

@@ -1,6 +1,7 @@
 """The fused reconstruction error is held to the reference path."""
 
 import itertools
+import math
 
 import pytest
 import torch
@@ -96,6 +97,29 @@ def test_fused_matches_reference_values_and_gradients(backend, active, shape):
         torch.testing.assert_close(
             grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
         )
+
+
+@pytest.mark.parametrize("warp", ["mel", "linear"])
+def test_pitch_factors_inside_and_outside_the_log1p_series_range(warp):
+    """The numba kernel's log1p series covers factors in [1/e, e]; frames
+    beyond take the library's log1p. Both match the reference."""
+    transforms = SpectralTransforms(32, 16000, pitch_warp=warp)
+    feats, prototypes, params, counts = make_inputs(
+        2, 6, 3, 32, [6, 4], ("gain", "pitch"), dtype=torch.float64, seed=3
+    )
+    factors = torch.tensor([0.2, 1 / math.e, 0.5, 1.0, 2.0, math.e, 3.0, 8.0])
+    factor = factors[torch.arange(2 * 6 * 3) % 8].reshape(2, 6, 3).double()
+    params = params._replace(factor=factor)
+    upstream = torch.randn(2, 3, generator=torch.Generator().manual_seed(2))
+    reference = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, impl="reference"
+    )
+    fused = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, backend="numba"
+    )
+    torch.testing.assert_close(fused[0], reference[0], rtol=1e-9, atol=1e-12)
+    for grad, ref in zip(fused[1], reference[1]):
+        torch.testing.assert_close(grad, ref, rtol=1e-7, atol=1e-10)
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
