@@ -104,8 +104,8 @@ def test_rendered_prototypes_move_up_an_octave(demo_run):
     Checked on every prototype whose rendered spectrum has a clear strongest
     peak: when two peaks are within 0.6 dB, either may come out on top, which
     says nothing about the pitch shift. Measured on make demo's 16 prototypes:
-    13 have a clear peak (leads 0.7 to 20 dB), all within 30 cents; the other
-    three (Horn, Accordion, Violin) lead by 0.5 dB or less. This test's
+    14 have a clear peak (leads of 0.75 to 17.6 dB), all within 49 cents; the
+    other two (Clarinet, Accordion) lead by 0.5 dB or less. This test's
     two-instrument model: both clear (0.66 and 0.9 dB), within 5 cents.
     """
     output, _ = demo_run
