@@ -32,7 +32,7 @@ import statistics
 import time
 
 import torch
-from report import emit, machine_facts
+from report import add_shape_arguments, emit, machine_facts
 
 from speechbrain_protos.reconstruction import reconstruction_errors
 from speechbrain_protos.transforms import SpectralTransforms, TransformParams
@@ -43,11 +43,7 @@ FP32_OPS_PER_CYCLE = 32  # per core: 2 FMA pipes x 8 lanes x 2 ops
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--K", type=int, default=128, help="number of prototypes")
-    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
-    parser.add_argument("--frames", type=int, default=192, help="frames per clip")
-    parser.add_argument("--mels", type=int, default=128, help="mel bins")
-    parser.add_argument("--steps", type=int, default=5, help="timed repeats")
+    add_shape_arguments(parser)
     parser.add_argument(
         "--impl", choices=("fused", "reference"), default="fused", help="kernel"
     )

@@ -10,6 +10,17 @@ import sys
 import torch
 
 
+def add_shape_arguments(parser):
+    """The batch shape options of the training-step and kernel benches:
+    ``--K --batch --frames --mels`` (the paper's LibriSpeech shape by
+    default) and ``--steps``, the timed repeats."""
+    parser.add_argument("--K", type=int, default=128, help="number of prototypes")
+    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
+    parser.add_argument("--frames", type=int, default=192, help="frames per clip")
+    parser.add_argument("--mels", type=int, default=128, help="mel bins")
+    parser.add_argument("--steps", type=int, default=5, help="timed repeats")
+
+
 def machine_facts():
     """Threads, cores, CPU architecture and torch version of this run."""
     return {

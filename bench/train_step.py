@@ -25,7 +25,7 @@ import sys
 import time
 
 import torch
-from report import emit, machine_facts
+from report import add_shape_arguments, emit, machine_facts
 
 from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.losses import PrototypeObjective
@@ -33,11 +33,7 @@ from speechbrain_protos.losses import PrototypeObjective
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--K", type=int, default=128, help="number of prototypes")
-    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
-    parser.add_argument("--frames", type=int, default=192, help="frames per clip")
-    parser.add_argument("--mels", type=int, default=128, help="mel bins")
-    parser.add_argument("--steps", type=int, default=5, help="timed steps")
+    add_shape_arguments(parser)
     parser.add_argument(
         "--impl",
         choices=("fused", "reference", "both"),
