@@ -43,7 +43,7 @@ test: $(INSTALLED)
 	sh tests/tools/install_browser.sh
 	$(VENV_PYTHON) -m pytest
 
-# Every bench of bench/README.md, one JSON line each (about 6 minutes on
+# Every bench of bench/README.md, one JSON line each (about 4 minutes on
 # 2 CPU cores): training step fused vs reference at the LibriSpeech and SOL
 # shapes, the kernel against the CPU's bound, the recipe's test pass batched
 # vs one clip at a time, and inference against SpeechBrain's ECAPA-TDNN.
