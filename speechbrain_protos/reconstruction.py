@@ -337,33 +337,25 @@ def _torch_input_grad(
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _row_positions(
-    c, inverse_minus_one, slope_scale, last, bins_per_unit, out
+    c, inverse_minus_one, slope_scale, last, bins_per_unit, series, out
 ):  # pragma: no cover - compiled
     """Read positions and their slopes d position / d factor of one frame
-    (``out[0]``, ``out[1]``), with the log1p as a series: no library call
-    and no division check, so this loop vectorises. Relative error below
-    1e-10 while 1 + c (1/factor - 1) lies in [1/e, e]."""
+    (``out[0]``, ``out[1]``). With ``series`` the log1p is an odd series in
+    u = x / (2 + x) (relative error below 1e-10 while 1 + x lies in
+    [1/e, e]): no library call and no division check, so the loop
+    vectorises; otherwise the library's log1p (any factor)."""
     for f in range(c.shape[0]):
         shift_arg = c[f] * inverse_minus_one
-        u = shift_arg / (2.0 + shift_arg)
-        u2 = u * u
-        acc = 1.0 / (2 * LOG1P_TERMS - 1)
-        for term in range(LOG1P_TERMS - 2, -1, -1):
-            acc = acc * u2 + 1.0 / (2 * term + 1)
-        raw = f + bins_per_unit * (2.0 * u * acc)
-        out[0, f] = min(max(raw, 0.0), last)
-        inside = raw >= 0.0 and raw <= last
-        out[1, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
-
-
-@numba.njit(cache=True, fastmath=True)
-def _row_positions_exact(
-    c, inverse_minus_one, slope_scale, last, bins_per_unit, out
-):  # pragma: no cover - compiled
-    """:func:`_row_positions` with the library's log1p (any factor)."""
-    for f in range(c.shape[0]):
-        shift_arg = c[f] * inverse_minus_one
-        raw = f + bins_per_unit * math.log1p(shift_arg)
+        if series:
+            u = shift_arg / (2.0 + shift_arg)
+            u2 = u * u
+            acc = 1.0 / (2 * LOG1P_TERMS - 1)
+            for term in range(LOG1P_TERMS - 2, -1, -1):
+                acc = acc * u2 + 1.0 / (2 * term + 1)
+            log_value = 2.0 * u * acc
+        else:
+            log_value = math.log1p(shift_arg)
+        raw = f + bins_per_unit * log_value
         out[0, f] = min(max(raw, 0.0), last)
         inside = raw >= 0.0 and raw <= last
         out[1, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
@@ -419,14 +411,15 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
         grad_low_cut = grad_low_slope = grad_high_cut = grad_high_slope = 0.0
         if use_pitch:
             slope_scale = -bins_per_unit / (factor_value * factor_value)
-            if SERIES_LOW <= factor_value <= SERIES_HIGH:
-                _row_positions(
-                    c, inverse_minus_one, slope_scale, last, bins_per_unit, row
-                )
-            else:
-                _row_positions_exact(
-                    c, inverse_minus_one, slope_scale, last, bins_per_unit, row
-                )
+            _row_positions(
+                c,
+                inverse_minus_one,
+                slope_scale,
+                last,
+                bins_per_unit,
+                SERIES_LOW <= factor_value <= SERIES_HIGH,
+                row,
+            )
         for f in range(n_bins):
             lower = f
             upper = f
