@@ -82,8 +82,8 @@ def model_config(
         prototype_classes = list(range(model.n_prototypes))
     return {
         "mode": mode,
-        "compute_features": dict(compute_features.config),
-        "model": {**model.config, "active_transforms": list(model.active_transforms)},
+        "compute_features": compute_features.config,
+        "model": model.config,
         "class_names": list(class_names),
         "prototype_classes": [int(c) for c in prototype_classes],
         "checkpoint": checkpoint,

@@ -301,18 +301,6 @@ class LogMel(torch.nn.Module):
         griffin_lim_momentum=0.99,
     ):
         super().__init__()
-        # Constructor arguments, as an inference YAML writes them back.
-        self.config = {
-            "sample_rate": sample_rate,
-            "n_fft": n_fft,
-            "hop_length": hop_length,
-            "n_mels": n_mels,
-            "f_min": f_min,
-            "f_max": f_max,
-            "inversion_iterations": inversion_iterations,
-            "griffin_lim_iterations": griffin_lim_iterations,
-            "griffin_lim_momentum": griffin_lim_momentum,
-        }
         self.sample_rate = sample_rate
         self.n_fft = n_fft
         self.hop_length = hop_length
@@ -334,6 +322,30 @@ class LogMel(torch.nn.Module):
             norm=None,
             mel_scale="htk",
         )
+
+    @property
+    def config(self):
+        """Constructor arguments, as an inference YAML writes them back.
+
+        Example
+        -------
+        >>> LogMel(n_mels=32).config["n_mels"]
+        32
+        """
+        return {
+            name: getattr(self, name)
+            for name in (
+                "sample_rate",
+                "n_fft",
+                "hop_length",
+                "n_mels",
+                "f_min",
+                "f_max",
+                "inversion_iterations",
+                "griffin_lim_iterations",
+                "griffin_lim_momentum",
+            )
+        }
 
     def bin_centers(self):
         """Centre of each mel bin, in mel (see :func:`mel_bin_centers`)."""

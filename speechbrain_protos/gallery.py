@@ -178,7 +178,7 @@ def _write_examples(classifier, examples, folder, seed):
         explained = classifier.explain_file(
             path, out=stem + "_explained.png", seed=seed
         )
-        best = classifier.reconstruct_file(path, seed=seed)
+        best = explained["reconstruction"]
         soundfile.write(
             stem + "_reconstruction.wav", best.waveform[0].numpy(), best.sample_rate
         )

@@ -616,8 +616,9 @@ class PrototypeClassifier(Pretrained):
         Returns
         -------
         dict
-            ``figure`` (the PNG path), ``label``, ``prototype`` and
-            ``ranking``: (label, prototype index, error) best first.
+            ``figure`` (the PNG path), ``label``, ``prototype``,
+            ``ranking``: (label, prototype index, error) best first, and
+            ``reconstruction``: the :class:`Reconstruction` shown.
         """
         from speechbrain_protos.figures import plot_explanation
 
@@ -632,6 +633,7 @@ class PrototypeClassifier(Pretrained):
             "label": result.label,
             "prototype": result.prototype,
             "ranking": ranking,
+            "reconstruction": result,
         }
 
 

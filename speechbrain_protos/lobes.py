@@ -339,8 +339,8 @@ class PrototypeReconstructor(nn.Module):
         super().__init__()
         if n_prototypes < 1:
             raise ValueError(f"n_prototypes must be >= 1; got {n_prototypes}")
-        # Constructor arguments, as an inference YAML writes them back.
-        self.config = {
+        # Constructor arguments (see the config property).
+        self._arguments = {
             "n_prototypes": n_prototypes,
             "n_mels": n_mels,
             "sample_rate": sample_rate,
@@ -355,7 +355,6 @@ class PrototypeReconstructor(nn.Module):
             "pitch_warp": pitch_warp,
             "filter_shape": filter_shape,
             "beta_init": beta_init,
-            "active_transforms": list(active_transforms),
             "reconstruction_impl": reconstruction_impl,
             "typical_momentum": typical_momentum,
         }
@@ -404,6 +403,20 @@ class PrototypeReconstructor(nn.Module):
     def typical_buffers(self):
         """The running-mean buffers, one row per prototype."""
         return (self.typical_gain, self.typical_log_factor, self.typical_filters)
+
+    @property
+    def config(self):
+        """Constructor arguments that rebuild this model as it is now (the
+        transforms in use included), as an inference YAML writes them.
+
+        Example
+        -------
+        >>> model = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
+        >>> model.active_transforms = ["gain"]
+        >>> model.config["active_transforms"], model.config["n_prototypes"]
+        (['gain'], 2)
+        """
+        return {**self._arguments, "active_transforms": list(self.active_transforms)}
 
     @property
     def active_transforms(self):

@@ -361,6 +361,7 @@ def test_explain_file_ranks_prototypes(classifier, speech, tmp_path):
     assert errors == sorted(errors) and len(errors) == 3
     assert report["ranking"][0][1] == report["prototype"]
     assert report["label"] == report["ranking"][0][0]
+    assert report["reconstruction"].prototype == report["prototype"]
 
 
 # ---- Using the lobe elsewhere ---------------------------------------------------
