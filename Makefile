@@ -21,7 +21,7 @@ DEMO_ARGS := --output $(abspath $(DEMO_OUTPUT)) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) \
 	$(if $(filter 1 yes true,$(UNSUPERVISED)),--unsupervised)
 
-.PHONY: setup demo test bench clean
+.PHONY: setup demo test bench accuracy clean
 
 # Create the virtualenv if missing (reused otherwise) and install the
 # package with its test and demo extras; re-install when setup.py changes.
@@ -54,6 +54,13 @@ bench: $(INSTALLED)
 	$(VENV_PYTHON) bench/kernel.py --K 33 --batch 32 --frames 256 --mels 128 --json
 	$(VENV_PYTHON) bench/evaluation.py --speakers 128 --batch 32 --json
 	$(VENV_PYTHON) bench/inference.py --K 128 --seconds 10 --batch 32 --json
+
+# The paper's three tables on our data, against the baselines (bench/accuracy.py,
+# budgets in bench/accuracy.yaml): writes results/table{1,2,3}_*.md. Finished
+# runs are reused; delete results/accuracy/<data set>/<model> to redo one.
+accuracy: $(INSTALLED)
+	sh bench/install_soundfont.sh
+	$(VENV_PYTHON) bench/accuracy.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

@@ -50,10 +50,8 @@ from speechbrain_protos.export import MODEL_CONFIG_FILE, model_config
 from speechbrain_protos.losses import chosen_errors
 from speechbrain_protos.metrics import (
     AssignmentCounts,
-    class_accuracy,
-    confusion_matrix,
     majority_mapping,
-    write_confusion_matrix,
+    write_test_report,
 )
 from speechbrain_protos.prototype_init import (
     INIT_METHODS,
@@ -176,6 +174,32 @@ class PrototypeBrain(sb.Brain):
     def curriculum(self):
         """The curriculum (also the epoch counter)."""
         return self.hparams.curriculum
+
+    def train_and_test(self, datasets):
+        """The whole recipe: initialise, train with the curriculum, report each
+        stage, test the best checkpoint.
+
+        Arguments
+        ---------
+        datasets : dict
+            ``train``, ``train_eval``, ``valid`` and ``test`` from
+            :func:`speechbrain_protos.data.dataio.dataio_prep`.
+        """
+        self.init_prototypes(datasets["train"])
+        self.fit(
+            self.hparams.curriculum,
+            datasets["train"],
+            datasets["valid"],
+            train_loader_kwargs=self.hparams.dataloader_options,
+            valid_loader_kwargs=self.hparams.test_dataloader_options,
+        )
+        self.write_stage_report()
+        self.evaluate(
+            datasets["test"],
+            min_key=self.hparams.best_checkpoint_key,
+            test_loader_kwargs=self.hparams.test_dataloader_options,
+            mapping_set=datasets["train_eval"],
+        )
 
     # ------------------------------------------------------------------
     # Data-driven initialisation
@@ -568,33 +592,10 @@ class PrototypeBrain(sb.Brain):
         if not if_main_process():
             return
         folder = self.hparams.output_folder
-        confusion = confusion_matrix(self.counts.counts, self.test_mapping)
-        per_class = class_accuracy(self.counts.counts, confusion)
-        clips = self.counts.counts.sum(dim=1)
-        report = {
-            **stats,
-            "n_clips": int(self.counts.n_clips),
-            "checkpoint": {
-                "epoch": loaded.get("epoch"),
-                "stage": loaded.get("stage"),
-            },
-            "per_class": {
-                name: {"accuracy": None if acc != acc else acc, "clips": int(n)}
-                for name, acc, n in zip(self.class_names, per_class.tolist(), clips)
-            },
-            "L_rec_unit": "1e3 x mean squared error per bin (the paper's unit)",
-        }
-        with open(
-            os.path.join(folder, "test_results.json"), "w", encoding="utf-8"
-        ) as fout:
-            json.dump(report, fout, indent=1)
-        self._write_model_config(folder)
-        write_confusion_matrix(
-            confusion,
-            self.class_names,
-            folder,
-            title=f"Test OA {stats['OA']:.1f}%  AA {stats['AA']:.1f}%",
+        write_test_report(
+            folder, stats, self.counts, self.test_mapping, self.class_names, loaded
         )
+        self._write_model_config(folder)
         logger.info("Test results written to %s", folder)
 
     def _write_model_config(self, folder):

@@ -84,7 +84,11 @@ def merge_overrides(base, update):
 
 
 def run_experiment(hparams, run_opts):
-    """Trains with the curriculum, reports each stage, tests the best model.
+    """Trains the recipe's Brain, then tests its best checkpoint.
+
+    The Brain is :class:`~speechbrain_protos.brain.PrototypeBrain` unless
+    the YAML names another with ``brain_class`` (the baselines of
+    :mod:`speechbrain_protos.baselines`); each has a ``train_and_test``.
 
     Arguments
     ---------
@@ -95,13 +99,14 @@ def run_experiment(hparams, run_opts):
 
     Returns
     -------
-    PrototypeBrain
+    speechbrain.core.Brain
         The brain, with ``test_stats`` (OA, AA, L_rec, loss) filled in.
         Under DDP the process group is closed before returning.
     """
     datasets, label_encoder = dataio_prep(hparams)
     class_names = [label_encoder.ind2lab[index] for index in range(len(label_encoder))]
-    brain = PrototypeBrain(
+    brain_class = hparams.get("brain_class") or PrototypeBrain
+    brain = brain_class(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
@@ -109,21 +114,7 @@ def run_experiment(hparams, run_opts):
         checkpointer=hparams["checkpointer"],
         class_names=class_names,
     )
-    brain.init_prototypes(datasets["train"])
-    brain.fit(
-        hparams["curriculum"],
-        datasets["train"],
-        datasets["valid"],
-        train_loader_kwargs=hparams["dataloader_options"],
-        valid_loader_kwargs=hparams["test_dataloader_options"],
-    )
-    brain.write_stage_report()
-    brain.evaluate(
-        datasets["test"],
-        min_key=hparams["best_checkpoint_key"],
-        test_loader_kwargs=hparams["test_dataloader_options"],
-        mapping_set=datasets["train_eval"],
-    )
+    brain.train_and_test(datasets)
     close_distributed()
     return brain
 

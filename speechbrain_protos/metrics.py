@@ -18,6 +18,7 @@ Authors
 """
 
 import csv
+import json
 import os
 
 import torch
@@ -211,3 +212,65 @@ def write_confusion_matrix(confusion, class_names, folder, title="Confusion matr
     figure.savefig(png_path, dpi=120)
     pyplot.close(figure)
     return csv_path, png_path
+
+
+def write_test_report(folder, stats, counts, mapping, class_names, checkpoint_meta):
+    """Writes ``test_results.json`` and the confusion matrix of a test pass.
+
+    Arguments
+    ---------
+    folder : str
+        Output folder.
+    stats : dict
+        ``OA``, ``AA``, ``L_rec`` (None for models that reconstruct nothing)
+        and ``loss``.
+    counts : AssignmentCounts
+        The test clips' choices.
+    mapping : torch.Tensor
+        Long ``[K]`` class of each prototype, cluster or output (-1: none).
+    class_names : list of str
+        Name of each class.
+    checkpoint_meta : dict
+        Metadata of the tested checkpoint (``epoch`` and ``stage`` are kept).
+
+    Returns
+    -------
+    dict
+        What ``test_results.json`` holds.
+
+    Example
+    -------
+    >>> counts = AssignmentCounts(n_classes=2, n_prototypes=2)
+    >>> counts.append(torch.tensor([0, 1]), torch.tensor([0, 0]), torch.zeros(2))
+    >>> stats = {"loss": 0.1, **counts.summarize(torch.tensor([0, 1]))}
+    >>> report = write_test_report(str(getfixture("tmpdir")), stats, counts,
+    ...                            torch.tensor([0, 1]), ["a", "b"], {"epoch": 3})
+    >>> report["OA"], report["per_class"]["b"]
+    (50.0, {'accuracy': 0.0, 'clips': 1})
+    """
+    confusion = confusion_matrix(counts.counts, mapping)
+    per_class = class_accuracy(counts.counts, confusion)
+    clips = counts.counts.sum(dim=1)
+    report = {
+        **stats,
+        "n_clips": int(counts.n_clips),
+        "checkpoint": {
+            "epoch": checkpoint_meta.get("epoch"),
+            "stage": checkpoint_meta.get("stage"),
+        },
+        "per_class": {
+            name: {"accuracy": None if acc != acc else acc, "clips": int(n)}
+            for name, acc, n in zip(class_names, per_class.tolist(), clips)
+        },
+        "L_rec_unit": "1e3 x mean squared error per bin (the paper's unit)",
+    }
+    os.makedirs(folder, exist_ok=True)
+    with open(os.path.join(folder, "test_results.json"), "w", encoding="utf-8") as fout:
+        json.dump(report, fout, indent=1)
+    write_confusion_matrix(
+        confusion,
+        class_names,
+        folder,
+        title=f"Test OA {stats['OA']:.1f}%  AA {stats['AA']:.1f}%",
+    )
+    return report

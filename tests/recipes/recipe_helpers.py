@@ -71,7 +71,7 @@ def assert_ok(process):
 
 
 EPOCH_LINE = re.compile(
-    r"epoch: (\d+), stage: (\w+), .* - train (.*?)(?: - valid (.*))?$"
+    r"epoch: (\d+)(?:, stage: (\w+))?, .* - train (.*?)(?: - valid (.*))?$"
 )
 
 

@@ -1,0 +1,124 @@
+"""bench/accuracy.py trains what its config names and writes the tables
+from the runs' own result files."""
+
+import json
+import pathlib
+import subprocess
+import sys
+
+import yaml
+
+REPO = pathlib.Path(__file__).resolve().parents[2]
+SCRIPT = REPO / "bench" / "accuracy.py"
+TINY_CONFIG = {
+    "datasets": {
+        "fsdd": {
+            "title": "FSDD (tiny)",
+            "recipe": "LibriSpeech",
+            "prepare": "fsdd",
+            "data_folder": "../shared/data/fsdd/recordings",
+            "max_index": 12,
+            "overrides": {"n_speakers": 6, "train_crop_frames": 16},
+        }
+    },
+    "models": {
+        "ours_supervised": {
+            "title": "Ours w/ supervision",
+            "hparams": "{recipe}.yaml",
+            "overrides": {
+                "number_of_epochs": 2,
+                "lr": 0.003,
+                "curriculum": {
+                    "stages": ["raw", "gain"],
+                    "patience": 1,
+                    "max_epochs": 1,
+                    "warmup_steps": 0,
+                },
+            },
+        },
+        "direct_classification": {
+            "title": "Direct classification",
+            "hparams": "direct_classification.yaml",
+            "overrides": {"number_of_epochs": 2, "lr": 0.003},
+        },
+        "ecapa_tdnn": {
+            "title": "ECAPA-TDNN",
+            "hparams": "ecapa_tdnn.yaml",
+            "overrides": {"number_of_epochs": 1},
+        },
+    },
+    "common_overrides": {
+        "dataloader_options": {"batch_size": 16, "shuffle": True, "num_workers": 0},
+        "test_dataloader_options": {
+            "batch_size": 16,
+            "shuffle": False,
+            "num_workers": 0,
+        },
+        "noprogressbar": True,
+    },
+}
+
+
+def run(tmp_path, *extra):
+    return subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--config",
+            str(tmp_path / "config.yaml"),
+            "--results",
+            str(tmp_path / "results"),
+            *extra,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+
+
+def test_trains_the_chosen_models_and_writes_every_table(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    done = run(tmp_path, "--models", "ours_supervised,direct_classification")
+    assert done.returncode == 0, done.stderr[-4000:]
+    results = tmp_path / "results"
+    for model in ("ours_supervised", "direct_classification"):
+        info = json.loads(
+            (results / "accuracy" / "fsdd" / model / "bench_run.json").read_text()
+        )
+        assert info["wall_seconds"] > 0 and "train.py" in info["command"]
+    table3 = (results / "table3_classification.md").read_text()
+    scores = json.loads(
+        (
+            results
+            / "accuracy"
+            / "fsdd"
+            / "direct_classification"
+            / "test_results.json"
+        ).read_text()
+    )
+    row = next(line for line in table3.splitlines() if line.startswith("| Direct"))
+    assert f"| {scores['OA']:.1f} | {scores['AA']:.1f} | — |" in row
+    assert "129,368" not in row and "| 126," not in row  # 6 classes, not 128
+    ecapa = next(line for line in table3.splitlines() if line.startswith("| ECAPA"))
+    assert "not run yet" in ecapa  # a model not run keeps its row
+    assert "python bench/accuracy.py" in table3
+    table1 = (results / "table1_transformations.md").read_text()
+    assert "| Raw prototypes |" in table1 and "| + gain |" in table1
+    # The tables come from the runs' files: rewriting them changes nothing
+    # but the date line.
+    before = table3
+    again = run(tmp_path, "--tables-only")
+    assert again.returncode == 0, again.stderr[-4000:]
+    after = (results / "table3_classification.md").read_text()
+    assert without_date(after) == without_date(before)
+
+
+def without_date(text):
+    return [line for line in text.splitlines() if not line.startswith("- Written")]
+
+
+def test_unknown_model_is_a_clear_error(tmp_path):
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
+    done = run(tmp_path, "--models", "resnet")
+    assert done.returncode != 0
+    assert "unknown models ['resnet']" in done.stderr
