@@ -319,8 +319,9 @@ def fmt(value, digits=1):
     return "—" if value is None else f"{value:.{digits}f}"
 
 
-def header(title, command, config):
+def header(title, command, runs):
     """The lines every table file starts with."""
+    total = sum(run["info"]["wall_seconds"] for run in runs.values())
     return [
         f"# {title}",
         "",
@@ -336,6 +337,8 @@ def header(title, command, config):
         f"torch {torch.__version__} on the CPU ({torch.get_num_threads()} threads)",
         "- Budgets: `bench/accuracy.yaml` (epochs, lr and batch of each model); "
         "time is each model's whole run (data preparation, training, test).",
+        f"- The bench's {len(runs)} finished runs (all tables) took "
+        f"{total / 60:.1f} min in all.",
         "",
     ]
 
@@ -354,7 +357,7 @@ def write_table1(runs, config, datasets, path, command):
     lines = header(
         "Table 1: each transformation, read at the end of its curriculum stage",
         command,
-        config,
+        runs,
     )
     lines += [
         "Validation OA / AA (percent) and L_rec (10^3 x MSE per bin) of the best "
@@ -447,7 +450,7 @@ def write_comparison(runs, config, datasets, path, command, table):
             "validation error; L_rec in 10^3 x MSE per bin (classifiers "
             "reconstruct nothing: —)."
         )
-    lines = header(title, command, config) + [intro, ""]
+    lines = header(title, command, runs) + [intro, ""]
     models = [model for model in models if model in config["models"]]
     for dataset in datasets:
         recipe = config["datasets"][dataset]["recipe"]

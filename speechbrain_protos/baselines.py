@@ -36,6 +36,7 @@ from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
+from speechbrain_protos.brain import TestedCheckpointMixin
 from speechbrain_protos.lengths import frame_counts, frame_mask
 from speechbrain_protos.metrics import (
     AssignmentCounts,
@@ -347,7 +348,7 @@ def kmeans(points, n_clusters, generator, iterations=100):
     return centroids.float()
 
 
-class _BaselineBrain(sb.Brain):
+class _BaselineBrain(TestedCheckpointMixin, sb.Brain):
     """What the baselines share: an epoch loop with a best-checkpoint key,
     OA/AA counts per stage, and the test report of the prototype models.
 
@@ -460,32 +461,9 @@ class _BaselineBrain(sb.Brain):
         """Class of each output column (identity for classifiers)."""
         return torch.arange(self.n_outputs())
 
-    def evaluate(
-        self,
-        test_set,
-        max_key=None,
-        min_key=None,
-        progressbar=None,
-        test_loader_kwargs=None,
-        mapping_set=None,
-    ):
-        """As :meth:`speechbrain.core.Brain.evaluate`, plus ``mapping_set``:
-        the training clips (whole) that name clusters, where there are any."""
-        self._mapping_set = mapping_set
-        self._mapping_loader_kwargs = dict(test_loader_kwargs or {})
-        return super().evaluate(
-            test_set, max_key, min_key, progressbar, dict(test_loader_kwargs or {})
-        )
-
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the best checkpoint and keeps its metadata for the report."""
-        self.test_checkpoint_meta = {}
-        if self.checkpointer is not None:
-            checkpoint = self.checkpointer.recover_if_possible(
-                max_key=max_key, min_key=min_key
-            )
-            if checkpoint is not None:
-                self.test_checkpoint_meta = dict(checkpoint.meta)
+        self.load_tested_checkpoint(max_key=max_key, min_key=min_key)
 
     def train_and_test(self, datasets):
         """Trains for the epoch budget, then tests the best checkpoint.

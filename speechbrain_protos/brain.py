@@ -86,7 +86,46 @@ def _is_distributed():
     return dist.is_available() and dist.is_initialized()
 
 
-class PrototypeBrain(sb.Brain):
+class TestedCheckpointMixin:
+    """What every Brain of this package does around ``evaluate``.
+
+    ``evaluate`` also takes ``mapping_set`` (the training clips, read whole,
+    that name clusters; kept for ``on_evaluate_start``), and
+    :meth:`load_tested_checkpoint` loads the best checkpoint and keeps its
+    metadata and path for the test report.
+    """
+
+    def evaluate(
+        self,
+        test_set,
+        max_key=None,
+        min_key=None,
+        progressbar=None,
+        test_loader_kwargs=None,
+        mapping_set=None,
+    ):
+        """As :meth:`speechbrain.core.Brain.evaluate`, plus ``mapping_set``
+        (loader kwargs are copied, not mutated)."""
+        self._mapping_set = mapping_set
+        self._mapping_loader_kwargs = dict(test_loader_kwargs or {})
+        return super().evaluate(
+            test_set, max_key, min_key, progressbar, dict(test_loader_kwargs or {})
+        )
+
+    def load_tested_checkpoint(self, max_key=None, min_key=None):
+        """Loads the best checkpoint by the key; keeps its metadata and path."""
+        self.test_checkpoint_meta = {}
+        self.test_checkpoint_path = None
+        if self.checkpointer is not None:
+            checkpoint = self.checkpointer.recover_if_possible(
+                max_key=max_key, min_key=min_key
+            )
+            if checkpoint is not None:
+                self.test_checkpoint_meta = dict(checkpoint.meta)
+                self.test_checkpoint_path = str(checkpoint.path)
+
+
+class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
     """Brain for playable-prototype models; see the module docstring.
 
     Arguments
@@ -526,23 +565,18 @@ class PrototypeBrain(sb.Brain):
                 "unsupervised evaluation needs mapping_set: the training clips "
                 "whose majority class names each cluster"
             )
-        self._mapping_set = mapping_set
-        self._mapping_loader_kwargs = dict(test_loader_kwargs or {})
         return super().evaluate(
-            test_set, max_key, min_key, progressbar, dict(test_loader_kwargs or {})
+            test_set,
+            max_key,
+            min_key,
+            progressbar,
+            test_loader_kwargs,
+            mapping_set=mapping_set,
         )
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the best checkpoint, then names clusters (unsupervised)."""
-        self.test_checkpoint_meta = {}
-        self.test_checkpoint_path = None
-        if self.checkpointer is not None:
-            checkpoint = self.checkpointer.recover_if_possible(
-                max_key=max_key, min_key=min_key
-            )
-            if checkpoint is not None:
-                self.test_checkpoint_meta = dict(checkpoint.meta)
-                self.test_checkpoint_path = str(checkpoint.path)
+        self.load_tested_checkpoint(max_key=max_key, min_key=min_key)
         if self.supervised:
             self.test_mapping = self._identity_mapping()
         else:
