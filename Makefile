@@ -40,7 +40,8 @@ demo: $(INSTALLED)
 # Unit tests, recipe tests and the library's doctests. The gallery's browser
 # test needs Debian's chromium; it is installed here when missing.
 test: $(INSTALLED)
-	sh tests/tools/install_browser.sh
+	sh tests/tools/apt_install.sh /usr/bin/chromedriver chromium chromium-driver || \
+		echo "the gallery's browser test will skip"
 	$(VENV_PYTHON) -m pytest
 
 # Every bench of bench/README.md, one JSON line each (about 4 minutes on
@@ -59,7 +60,7 @@ bench: $(INSTALLED)
 # budgets in bench/accuracy.yaml): writes results/table{1,2,3}_*.md. Finished
 # runs are reused; delete results/accuracy/<data set>/<model> to redo one.
 accuracy: $(INSTALLED)
-	sh bench/install_soundfont.sh
+	sh tests/tools/apt_install.sh /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm
 	$(VENV_PYTHON) bench/accuracy.py
 
 clean:

@@ -33,7 +33,7 @@ def browser():
     missing = [p for p in (CHROMIUM, CHROMEDRIVER) if not os.path.exists(p)]
     if missing:
         pytest.skip(
-            f"{', '.join(missing)} not installed (tests/tools/install_browser.sh "
+            f"{', '.join(missing)} not installed (tests/tools/apt_install.sh "
             "installs Debian's chromium and chromium-driver where apt-get works)"
         )
     from selenium.webdriver.chrome.service import Service
