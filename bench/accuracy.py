@@ -54,7 +54,13 @@ RECIPES = {
     "LibriSpeech": os.path.join(REPO, "recipes", "LibriSpeech", "speaker_id"),
 }
 RUN_INFO = "bench_run.json"
-STATE_BUFFERS = ("running_mean", "running_var", "num_batches_tracked", "typical_")
+STATE_BUFFERS = (
+    "running_mean",
+    "running_var",
+    "num_batches_tracked",
+    "typical_",
+    "transform_active",
+)
 logger = logging.getLogger("bench.accuracy")
 
 # The paper's numbers (SOL 0.9 HQ and 128 LibriSpeech speakers), for context.
@@ -263,10 +269,8 @@ def run_model(dataset, data_overrides, model, config, work):
 
 
 def parameter_count(output):
-    """Trainable-size count of the tested model: its checkpoint's tensors
-    without running statistics (BatchNorm, typical transforms)."""
-    with open(os.path.join(output, "test_results.json"), encoding="utf-8") as fin:
-        json.load(fin)
+    """Parameters of a run's model: its checkpoint's tensors without the
+    buffers (BatchNorm statistics, typical transforms, transform switches)."""
     save = os.path.join(output, "save")
     checkpoints = sorted(
         entry for entry in os.listdir(save) if entry.startswith("CKPT")
