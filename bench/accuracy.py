@@ -396,7 +396,12 @@ def write_table1(runs, config, datasets, path, command):
                         for key in ("OA", "AA", "L_rec")
                     ]
                     if row
-                    else ["not reached"] * 3
+                    else [
+                        "not reached"
+                        if (dataset, f"ours_{mode}") in runs
+                        else "not run yet"
+                    ]
+                    * 3
                 )
             paper = [
                 paper_row(PAPER_TABLE1[(stage, mode)][recipe])
@@ -413,7 +418,38 @@ def write_table1(runs, config, datasets, path, command):
         if missing:
             lines.append(f"| *not run yet: {', '.join(missing)}* | | | | | | | | |")
         lines.append("")
+        lines += transformation_verdicts(stages)
     write_lines(path, lines)
+
+
+def transformation_verdicts(stages):
+    """Did each added transformation lower L_rec and raise OA? (per mode)"""
+    lines = []
+    steps = [("raw", "gain"), ("gain", "pitch"), ("pitch", "filters")]
+    for mode in ("unsupervised", "supervised"):
+        changes = [
+            (
+                after,
+                float(stages[after][mode]["OA"]) - float(stages[before][mode]["OA"]),
+                float(stages[after][mode]["L_rec"])
+                - float(stages[before][mode]["L_rec"]),
+            )
+            for before, after in steps
+            if mode in stages.get(before, {}) and mode in stages.get(after, {})
+        ]
+        if not changes:
+            continue
+        lower = sum(rec < 0 for _, _, rec in changes)
+        higher = sum(oa > 0 for _, oa, _ in changes)
+        detail = "; ".join(
+            f"{name}: OA {oa:+.1f}, L_rec {rec:+.2f}" for name, oa, rec in changes
+        )
+        lines += [
+            f"- {mode.capitalize()}: adding a transformation lowered L_rec in "
+            f"{lower} of {len(changes)} steps and raised OA in {higher} of "
+            f"{len(changes)} ({detail}).",
+        ]
+    return lines + ([""] if lines else [])
 
 
 def model_row(runs, config, dataset, model, keys, paper):
@@ -477,7 +513,12 @@ def write_comparison(runs, config, datasets, path, command, table):
         if ours and ours.startswith("ours") and len(scored) == len(models) > 1:
             best = max(scored)[1]
             if best == ours:
-                lines += ["", "Ours has the best OA here."]
+                runner_up = sorted(scored)[-2]
+                lines += [
+                    "",
+                    f"Ours has the best OA here, {max(scored)[0] - runner_up[0]:.1f} "
+                    f"points above {config['models'][runner_up[1]]['title']}.",
+                ]
             else:
                 lines += [
                     "",
