@@ -54,6 +54,7 @@ RECIPES = {
     "LibriSpeech": os.path.join(REPO, "recipes", "LibriSpeech", "speaker_id"),
 }
 RUN_INFO = "bench_run.json"
+SHARED_DATA_ENV = "SB_PROTOS_SHARED_DATA"
 STATE_BUFFERS = (
     "running_mean",
     "running_var",
@@ -168,7 +169,10 @@ def prepare_dataset(name, spec, work):
             "split_folder": data["split_folder"],
             "n_classes": len(data["classes"]),
         }
-    data_folder = os.path.abspath(os.path.join(REPO, spec["data_folder"]))
+    data_folder = spec["data_folder"]
+    if "{shared_data}" in data_folder:
+        data_folder = data_folder.format(shared_data=find_shared_data())
+    data_folder = os.path.abspath(os.path.join(REPO, data_folder))
     if spec["prepare"] == "fsdd":
         manifests = os.path.join(folder, "manifests")
         prepare_fsdd(data_folder, manifests, max_index=spec.get("max_index"))
@@ -181,6 +185,25 @@ def prepare_dataset(name, spec, work):
             },
         }
     return {"data_folder": data_folder}
+
+
+def find_shared_data():
+    """The workplace's folder of real recordings: ``$SB_PROTOS_SHARED_DATA``,
+    else ``shared/data`` beside the checkout or one of its parents."""
+    candidates = (
+        [os.environ[SHARED_DATA_ENV]] if os.environ.get(SHARED_DATA_ENV) else []
+    )
+    parent = REPO
+    while os.path.dirname(parent) != parent:
+        parent = os.path.dirname(parent)
+        candidates.append(os.path.join(parent, "shared", "data"))
+    for candidate in candidates:
+        if os.path.isdir(os.path.join(candidate, "LibriSpeech")):
+            return candidate
+    raise SystemExit(
+        "the shared recordings (LibriSpeech/, fsdd/) were not found; looked in "
+        f"{', '.join(candidates)}. Set {SHARED_DATA_ENV} to that folder."
+    )
 
 
 def override_arguments(overrides):

@@ -2,6 +2,7 @@
 from the runs' own result files."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -16,7 +17,7 @@ TINY_CONFIG = {
             "title": "FSDD (tiny)",
             "recipe": "LibriSpeech",
             "prepare": "fsdd",
-            "data_folder": "../shared/data/fsdd/recordings",
+            "data_folder": "{shared_data}/fsdd/recordings",
             "max_index": 12,
             "overrides": {"n_speakers": 6, "train_crop_frames": 16},
         }
@@ -59,7 +60,8 @@ TINY_CONFIG = {
 }
 
 
-def run(tmp_path, *extra):
+def run(tmp_path, shared_data, *extra):
+    env = dict(os.environ, SB_PROTOS_SHARED_DATA=str(shared_data))
     return subprocess.run(
         [
             sys.executable,
@@ -73,12 +75,15 @@ def run(tmp_path, *extra):
         capture_output=True,
         text=True,
         timeout=600,
+        env=env,
     )
 
 
-def test_trains_the_chosen_models_and_writes_every_table(tmp_path):
+def test_trains_the_chosen_models_and_writes_every_table(tmp_path, shared_data):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
-    done = run(tmp_path, "--models", "ours_supervised,direct_classification")
+    done = run(
+        tmp_path, shared_data, "--models", "ours_supervised,direct_classification"
+    )
     assert done.returncode == 0, done.stderr[-4000:]
     results = tmp_path / "results"
     for model in ("ours_supervised", "direct_classification"):
@@ -107,7 +112,7 @@ def test_trains_the_chosen_models_and_writes_every_table(tmp_path):
     # The tables come from the runs' files: rewriting them changes nothing
     # but the date line.
     before = table3
-    again = run(tmp_path, "--tables-only")
+    again = run(tmp_path, shared_data, "--tables-only")
     assert again.returncode == 0, again.stderr[-4000:]
     after = (results / "table3_classification.md").read_text()
     assert without_date(after) == without_date(before)
@@ -117,8 +122,8 @@ def without_date(text):
     return [line for line in text.splitlines() if not line.startswith("- Written")]
 
 
-def test_unknown_model_is_a_clear_error(tmp_path):
+def test_unknown_model_is_a_clear_error(tmp_path, shared_data):
     (tmp_path / "config.yaml").write_text(yaml.safe_dump(TINY_CONFIG))
-    done = run(tmp_path, "--models", "resnet")
+    done = run(tmp_path, shared_data, "--models", "resnet")
     assert done.returncode != 0
     assert "unknown models ['resnet']" in done.stderr
