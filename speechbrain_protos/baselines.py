@@ -532,6 +532,7 @@ class AutoencoderKMeansBrain(_BaselineBrain):
     """
 
     best_key = "loss"
+    needs_mapping_set = True
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
@@ -590,11 +591,6 @@ class AutoencoderKMeansBrain(_BaselineBrain):
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the best checkpoint, then clusters the training clips."""
-        if self._mapping_set is None:
-            raise ValueError(
-                "AutoencoderKMeansBrain.evaluate needs mapping_set: the training "
-                "clips that K-means clusters"
-            )
         super().on_evaluate_start(max_key=max_key, min_key=min_key)
         self.fit_clusters(self._mapping_set, self._mapping_loader_kwargs)
 

@@ -90,10 +90,13 @@ class TestedCheckpointMixin:
     """What every Brain of this package does around ``evaluate``.
 
     ``evaluate`` also takes ``mapping_set`` (the training clips, read whole,
-    that name clusters; kept for ``on_evaluate_start``), and
-    :meth:`load_tested_checkpoint` loads the best checkpoint and keeps its
-    metadata and path for the test report.
+    that name clusters; kept for ``on_evaluate_start``), required where
+    ``needs_mapping_set`` is True, and :meth:`load_tested_checkpoint` loads
+    the best checkpoint and keeps its metadata and path for the test report.
     """
+
+    #: whether evaluation names clusters from ``mapping_set``
+    needs_mapping_set = False
 
     def evaluate(
         self,
@@ -106,6 +109,11 @@ class TestedCheckpointMixin:
     ):
         """As :meth:`speechbrain.core.Brain.evaluate`, plus ``mapping_set``
         (loader kwargs are copied, not mutated)."""
+        if self.needs_mapping_set and mapping_set is None:
+            raise ValueError(
+                f"{type(self).__name__} evaluation needs mapping_set: the "
+                "training clips (read whole) that name each cluster"
+            )
         self._mapping_set = mapping_set
         self._mapping_loader_kwargs = dict(test_loader_kwargs or {})
         return super().evaluate(
@@ -535,44 +543,10 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
     # ------------------------------------------------------------------
     # Evaluation
     # ------------------------------------------------------------------
-    def evaluate(
-        self,
-        test_set,
-        max_key=None,
-        min_key=None,
-        progressbar=None,
-        test_loader_kwargs=None,
-        mapping_set=None,
-    ):
-        """As :meth:`speechbrain.core.Brain.evaluate`, plus ``mapping_set``.
-
-        Arguments
-        ---------
-        test_set, max_key, min_key, progressbar, test_loader_kwargs
-            As for SpeechBrain (loader kwargs are copied, not mutated).
-        mapping_set : Dataset, optional
-            Unsupervised mode: the training clips (whole, no augmentation)
-            whose majority classes name the clusters of the loaded
-            checkpoint. Required in unsupervised mode.
-
-        Returns
-        -------
-        float
-            Average test loss.
-        """
-        if not self.supervised and mapping_set is None:
-            raise ValueError(
-                "unsupervised evaluation needs mapping_set: the training clips "
-                "whose majority class names each cluster"
-            )
-        return super().evaluate(
-            test_set,
-            max_key,
-            min_key,
-            progressbar,
-            test_loader_kwargs,
-            mapping_set=mapping_set,
-        )
+    @property
+    def needs_mapping_set(self):
+        """Unsupervised mode names its clusters from the training clips."""
+        return not self.supervised
 
     def on_evaluate_start(self, max_key=None, min_key=None):
         """Loads the best checkpoint, then names clusters (unsupervised)."""
