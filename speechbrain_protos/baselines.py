@@ -421,8 +421,7 @@ class _BaselineBrain(TestedCheckpointMixin, sb.Brain):
 
     def stage_stats(self, stage, stage_loss):
         """Loss, OA and AA of a finished stage."""
-        mapping = torch.arange(self.n_outputs())
-        stats = {"loss": stage_loss, **self.counts.summarize(mapping)}
+        stats = {"loss": stage_loss, **self.counts.summarize(self.test_mapping())}
         del stats["L_rec"]
         stats["error"] = 100.0 - stats["OA"]
         return stats
