@@ -116,6 +116,31 @@ def test_trains_the_chosen_models_and_writes_every_table(tmp_path, shared_data):
     assert again.returncode == 0, again.stderr[-4000:]
     after = (results / "table3_classification.md").read_text()
     assert without_date(after) == without_date(before)
+    # A data set's own budget for one model: only that run trains again.
+    config = dict(TINY_CONFIG)
+    config["datasets"] = {
+        "fsdd": dict(
+            TINY_CONFIG["datasets"]["fsdd"],
+            model_overrides={"direct_classification": {"number_of_epochs": 1}},
+        )
+    }
+    (tmp_path / "config.yaml").write_text(yaml.safe_dump(config))
+    ours_info = results / "accuracy" / "fsdd" / "ours_supervised" / "bench_run.json"
+    ours_before = ours_info.read_text()
+    changed = run(
+        tmp_path, shared_data, "--models", "ours_supervised,direct_classification"
+    )
+    assert changed.returncode == 0, changed.stderr[-4000:]
+    assert "direct_classification: the config changed" in changed.stderr
+    assert "ours_supervised: finished before, reused" in changed.stderr
+    assert ours_info.read_text() == ours_before
+    retrained = json.loads(
+        (
+            results / "accuracy" / "fsdd" / "direct_classification" / "bench_run.json"
+        ).read_text()
+    )
+    assert "--number_of_epochs=1" in retrained["command"]
+    assert retrained["wall_seconds"] > 0
 
 
 def without_date(text):
@@ -127,3 +152,28 @@ def test_unknown_model_is_a_clear_error(tmp_path, shared_data):
     done = run(tmp_path, shared_data, "--models", "resnet")
     assert done.returncode != 0
     assert "unknown models ['resnet']" in done.stderr
+
+
+def test_verdicts_count_each_transformation_and_the_cross_entropy_step():
+    sys.path.insert(0, str(SCRIPT.parent))
+    from accuracy import transformation_verdicts
+
+    def row(oa, rec):
+        return {"OA": str(oa), "L_rec": str(rec)}
+
+    stages = {
+        "raw": {"supervised": row(50.0, 9.0)},
+        "gain": {"supervised": row(60.0, 5.0)},
+        "pitch": {"supervised": row(55.0, 4.0)},
+        "filters": {"supervised": row(70.0, 4.5)},
+        "ce_temperature": {"supervised": row(80.0, 6.0)},
+    }
+    lines = transformation_verdicts(stages)
+    assert lines[0].startswith(
+        "- Supervised: adding a transformation lowered L_rec in 2 of 3 steps "
+        "and raised OA in 2 of 3"
+    )
+    assert "pitch: OA -5.0, L_rec -1.00" in lines[0]
+    assert lines[1].startswith("- Supervised, adding L_ce: OA +10.0, L_rec +1.50")
+    del stages["ce_temperature"]
+    assert not any("L_ce" in line for line in transformation_verdicts(stages))
