@@ -47,13 +47,15 @@ test: $(INSTALLED)
 # Every bench of bench/README.md, one JSON line each (about 4 minutes on
 # 2 CPU cores): training step fused vs reference at the LibriSpeech and SOL
 # shapes, the kernel against the CPU's bound, the recipe's test pass batched
-# vs one clip at a time, and inference against SpeechBrain's ECAPA-TDNN.
+# vs one clip at a time, training epochs with the feature cache off and on,
+# and inference against SpeechBrain's ECAPA-TDNN.
 bench: $(INSTALLED)
 	$(VENV_PYTHON) bench/train_step.py --K 128 --batch 32 --frames 192 --mels 128 --steps 5 --impl both --json
 	$(VENV_PYTHON) bench/train_step.py --K 33 --batch 32 --frames 256 --mels 128 --steps 5 --impl both --json
 	$(VENV_PYTHON) bench/kernel.py --K 128 --batch 32 --frames 192 --mels 128 --json
 	$(VENV_PYTHON) bench/kernel.py --K 33 --batch 32 --frames 256 --mels 128 --json
 	$(VENV_PYTHON) bench/evaluation.py --speakers 128 --batch 32 --json
+	$(VENV_PYTHON) bench/epoch.py --speakers 128 --epochs 3 --json
 	$(VENV_PYTHON) bench/inference.py --K 128 --seconds 10 --batch 32 --json
 
 # The paper's three tables on our data, against the baselines (bench/accuracy.py,

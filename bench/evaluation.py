@@ -18,30 +18,13 @@ Example::
 import argparse
 import logging
 import os
-import pathlib
-import sys
 import tempfile
 import time
 
-from hyperpyyaml import load_hyperpyyaml
+from librispeech_recipe import build_recipe, default_data
 from report import emit, machine_facts
 
 import speechbrain_protos.lobes as lobes
-from speechbrain_protos.brain import PrototypeBrain
-from speechbrain_protos.data.dataio import dataio_prep
-
-REPO = pathlib.Path(__file__).resolve().parents[1]
-RECIPE = REPO / "recipes" / "LibriSpeech" / "speaker_id"
-sys.path.insert(0, str(RECIPE))
-from librispeech_prepare import prepare_librispeech  # noqa: E402
-
-
-def default_data():
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data" / "LibriSpeech"
-        if candidate.is_dir():
-            return str(candidate)
-    return None
 
 
 def parse_args(argv=None):
@@ -102,35 +85,8 @@ def timed_test_pass(brain, test_set, batch_size):
 def run(args):
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        overrides = {
-            "data_folder": args.data_folder,
-            "output_folder": tmp,
-            "subsets": ["train-clean-100"],
-            "n_speakers": args.speakers,
-            "split_mode": "segment",
-        }
-        hparams_file = RECIPE / "hparams" / "librispeech.yaml"
-        with open(hparams_file, encoding="utf-8") as fin:
-            hparams = load_hyperpyyaml(fin, overrides)
-        prepare_librispeech(
-            data_folder=hparams["data_folder"],
-            save_folder=hparams["save_folder"],
-            subsets=hparams["subsets"],
-            n_speakers=hparams["n_speakers"],
-            split_mode=hparams["split_mode"],
-            split_ratio=hparams["split_ratio"],
-            segment_seconds=hparams["segment_seconds"],
-            min_segment_seconds=hparams["min_segment_seconds"],
-            seed=hparams["seed"],
-        )
-        datasets, label_encoder = dataio_prep(hparams)
-        brain = PrototypeBrain(
-            modules=hparams["modules"],
-            opt_class=hparams["opt_class"],
-            hparams=hparams,
-            run_opts={"device": "cpu"},
-            checkpointer=None,
-            class_names=[label_encoder.ind2lab[i] for i in range(len(label_encoder))],
+        _, datasets, brain = build_recipe(
+            args.data_folder, tmp, {"n_speakers": args.speakers}
         )
         test_set = datasets["test"]
         timed_test_pass(brain, test_set, args.batch)  # warm-up (numba compiles)

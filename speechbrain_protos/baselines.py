@@ -37,6 +37,7 @@ from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
 from speechbrain_protos.brain import TestedCheckpointMixin
+from speechbrain_protos.data.dataio import batch_features
 from speechbrain_protos.lengths import frame_counts, frame_mask
 from speechbrain_protos.metrics import (
     AssignmentCounts,
@@ -405,8 +406,7 @@ class _BaselineBrain(TestedCheckpointMixin, sb.Brain):
     def features(self, batch, stage):
         """Log-mels of a batch (augmented in training) and relative lengths."""
         batch = batch.to(self.device)
-        wavs, lens = batch.sig
-        feats = self.modules.compute_features(wavs, lens)
+        feats, lens = batch_features(batch, self.modules.compute_features)
         if stage == sb.Stage.TRAIN and self.hparams.augmentation is not None:
             feats = self.hparams.augmentation(feats)
         return feats, lens

@@ -46,6 +46,7 @@ from speechbrain.dataio.batch import PaddedBatch
 from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
+from speechbrain_protos.data.dataio import batch_features
 from speechbrain_protos.export import MODEL_CONFIG_FILE, model_config
 from speechbrain_protos.losses import chosen_errors
 from speechbrain_protos.metrics import (
@@ -284,8 +285,7 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
         spectra, labels = [], []
         for batch in loader:
             batch = batch.to(self.device)
-            wavs, lens = batch.sig
-            feats = self.modules.compute_features(wavs, lens)
+            feats, _ = batch_features(batch, self.modules.compute_features)
             spectra.append(feats.mean(dim=1).cpu())
             labels.append(batch.label_encoded.data.reshape(-1).cpu())
         spectra, labels = torch.cat(spectra), torch.cat(labels)
@@ -384,8 +384,7 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
     def compute_forward(self, batch, stage):
         """Features, augmentation (train only), then the error matrix."""
         batch = batch.to(self.device)
-        wavs, lens = batch.sig
-        feats = self.modules.compute_features(wavs, lens)
+        feats, lens = batch_features(batch, self.modules.compute_features)
         if stage == sb.Stage.TRAIN and self.hparams.augmentation is not None:
             feats = self.hparams.augmentation(feats)
         if self.supervised:

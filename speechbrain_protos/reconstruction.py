@@ -361,6 +361,91 @@ def _row_positions(
         out[1, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
 
 
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _row_filters(unit_freqs, low_cut, high_cut, softplus, out):  # pragma: no cover
+    """Filter knees of one frame and their slopes d knee / d distance:
+    ``out[0]``, ``out[1]`` (low-pass side), ``out[2]``, ``out[3]`` (high).
+    The hinge loop has no branch and vectorises; softplus calls the
+    library's exp and log1p."""
+    if softplus:
+        for f in range(unit_freqs.shape[0]):
+            out[0, f], out[1, f] = _softplus_and_grad(
+                FILTER_SPAN * (low_cut - unit_freqs[f])
+            )
+            out[2, f], out[3, f] = _softplus_and_grad(
+                FILTER_SPAN * (unit_freqs[f] - high_cut)
+            )
+        return
+    for f in range(unit_freqs.shape[0]):
+        low_dist = FILTER_SPAN * (low_cut - unit_freqs[f])
+        high_dist = FILTER_SPAN * (unit_freqs[f] - high_cut)
+        out[0, f] = max(low_dist, 0.0)
+        out[1, f] = 1.0 if low_dist > 0.0 else 0.0
+        out[2, f] = max(high_dist, 0.0)
+        out[3, f] = 1.0 if high_dist > 0.0 else 0.0
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _row_gather(prototype, positions, out):  # pragma: no cover - compiled
+    """The two prototype bins each output bin interpolates, and the weight
+    of the upper one: ``out[0]``, ``out[1]``, ``out[2]``. The gathers keep
+    this loop scalar (LLVM finds vector gathers too costly here), so it does
+    nothing else."""
+    last = prototype.shape[0] - 1
+    for f in range(prototype.shape[0]):
+        lower = min(int(positions[f]), last)
+        out[0, f] = prototype[lower]
+        out[1, f] = prototype[min(lower + 1, last)]
+        out[2, f] = positions[f] - lower
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _row_error(
+    frame, gathered, slopes, knees, offset, low_slope, high_slope, scale, residuals
+):  # pragma: no cover - compiled
+    """One frame against one prototype: writes ``scale * (R - x)`` per bin
+    into ``residuals``; returns the squared error summed over bins and the
+    sums behind the local gradients (gain, factor, the four filter terms).
+
+    ``gathered`` holds the interpolated bins and weights of
+    :func:`_row_gather`, ``slopes`` each position's d position / d factor
+    (zeros without pitch), ``knees`` the filter terms of
+    :func:`_row_filters` (zeros without filters). No branch, no gather: the
+    loop vectorises."""
+    total = grad_gain = grad_factor = 0.0
+    grad_low_cut = grad_low_slope = grad_high_cut = grad_high_slope = 0.0
+    for f in range(frame.shape[0]):
+        below = gathered[0, f]
+        above = gathered[1, f]
+        weight = gathered[2, f]
+        recon = (
+            (1.0 - weight) * below
+            + weight * above
+            + offset
+            + low_slope * knees[0, f]
+            + high_slope * knees[2, f]
+        )
+        error = recon - frame[f]
+        total += error * error
+        residual = scale * error
+        residuals[f] = residual
+        grad_gain += residual
+        grad_factor += residual * (above - below) * slopes[f]
+        grad_low_cut += residual * knees[1, f]
+        grad_low_slope += residual * knees[0, f]
+        grad_high_cut += residual * knees[3, f]
+        grad_high_slope += residual * knees[2, f]
+    return (
+        total,
+        grad_gain,
+        grad_factor,
+        FILTER_SPAN * low_slope * grad_low_cut,
+        grad_low_slope,
+        -FILTER_SPAN * high_slope * grad_high_cut,
+        grad_high_slope,
+    )
+
+
 @numba.njit(cache=True, fastmath=True)
 def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cover
     """Walks clip b with prototype k once; returns E[b, k].
@@ -369,6 +454,13 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
     writes the local gradients of (b, ., k) into ``grads`` (d_gain,
     d_factor, d_filters, d_protos; row (b, k) of the last). With a non-empty
     ``upstream`` it adds ``-upstream[b, k] * dE/dR`` into d_feats[b].
+
+    Each frame takes several passes over the bins, so that most of them
+    vectorise: read positions (:func:`_row_positions`) and filter knees
+    (:func:`_row_filters`), the gather of the interpolated prototype bins
+    (:func:`_row_gather`, scalar), the error and gradient sums
+    (:func:`_row_error`), then the scatter of the prototype gradient
+    (scalar).
     """
     (
         feats,
@@ -390,92 +482,79 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
     n_valid = counts[b]
     scale = 2.0 / (n_valid * n_bins)
     with_input = upstream.shape[0] > 0
-    proto_acc = np.zeros(n_bins)
-    row = np.empty((2, n_bins))
+    proto_acc = np.zeros(n_bins)  # prototype gradient: lower bins
+    upper_acc = np.zeros(n_bins)  # and upper bins of the interpolation
+    residuals = np.empty(n_bins)
+    row = np.zeros((2, n_bins))  # positions f, slopes 0: no pitch shift
+    for f in range(n_bins):
+        row[0, f] = f
+    knees = np.zeros((4, n_bins))  # no filters
+    prototype = prototypes[k]
+    gathered = np.zeros((3, n_bins))  # bins f and f + 1, weight 0: no pitch
+    _row_gather(prototype, row[0], gathered)
     last = n_bins - 1.0
     total = 0.0
     for t in range(n_valid):
         offset = gain[b, t, k] if use_gain else 0.0
-        inverse_minus_one = 0.0
-        factor_value = 1.0
+        low_slope = high_slope = 0.0
         if use_pitch:
             factor_value = float(factor[b, t, k])
-            inverse_minus_one = 1.0 / factor_value - 1.0
-        low_cut = low_slope = high_cut = high_slope = 0.0
-        if use_filters:
-            low_cut = filters[b, t, k, 0]
-            low_slope = filters[b, t, k, 1]
-            high_cut = filters[b, t, k, 2]
-            high_slope = filters[b, t, k, 3]
-        grad_gain = grad_factor = 0.0
-        grad_low_cut = grad_low_slope = grad_high_cut = grad_high_slope = 0.0
-        if use_pitch:
-            slope_scale = -bins_per_unit / (factor_value * factor_value)
             _row_positions(
                 c,
-                inverse_minus_one,
-                slope_scale,
+                1.0 / factor_value - 1.0,
+                -bins_per_unit / (factor_value * factor_value),
                 last,
                 bins_per_unit,
                 SERIES_LOW <= factor_value <= SERIES_HIGH,
                 row,
             )
-        for f in range(n_bins):
-            lower = f
-            upper = f
-            weight = 0.0
-            position_slope = 0.0
-            if use_pitch:
-                position = row[0, f]
-                lower = min(int(position), n_bins - 1)
-                upper = min(lower + 1, n_bins - 1)
-                weight = position - lower
-                position_slope = row[1, f]
-            below = prototypes[k, lower]
-            above = prototypes[k, upper]
-            recon = (1.0 - weight) * below + weight * above + offset
-            low_knee = low_grad = high_knee = high_grad = 0.0
-            if use_filters:
-                low_dist = FILTER_SPAN * (low_cut - unit_freqs[f])
-                high_dist = FILTER_SPAN * (unit_freqs[f] - high_cut)
-                if softplus:
-                    low_knee, low_grad = _softplus_and_grad(low_dist)
-                    high_knee, high_grad = _softplus_and_grad(high_dist)
-                else:
-                    if low_dist > 0.0:
-                        low_knee = low_dist
-                        low_grad = 1.0
-                    if high_dist > 0.0:
-                        high_knee = high_dist
-                        high_grad = 1.0
-                recon += low_slope * low_knee + high_slope * high_knee
-            error = recon - feats[b, t, f]
-            total += error * error
-            residual = scale * error
-            if with_input:
-                d_feats[b, t, f] -= upstream[b, k] * residual
-            if with_grads:
-                grad_gain += residual
-                grad_factor += residual * (above - below) * position_slope
-                proto_acc[lower] += residual * (1.0 - weight)
-                proto_acc[upper] += residual * weight
-                grad_low_cut += residual * low_slope * low_grad
-                grad_low_slope += residual * low_knee
-                grad_high_cut -= residual * high_slope * high_grad
-                grad_high_slope += residual * high_knee
+            _row_gather(prototype, row[0], gathered)
+        if use_filters:
+            low_slope = filters[b, t, k, 1]
+            high_slope = filters[b, t, k, 3]
+            _row_filters(
+                unit_freqs, filters[b, t, k, 0], filters[b, t, k, 2], softplus, knees
+            )
+        sums = _row_error(
+            feats[b, t],
+            gathered,
+            row[1],
+            knees,
+            offset,
+            low_slope,
+            high_slope,
+            scale,
+            residuals,
+        )
+        total += sums[0]
+        if with_input:
+            pull = upstream[b, k]
+            for f in range(n_bins):
+                d_feats[b, t, f] -= pull * residuals[f]
         if with_grads:
             if use_gain:
-                d_gain[b, t, k] = grad_gain
+                d_gain[b, t, k] = sums[1]
             if use_pitch:
-                d_factor[b, t, k] = grad_factor
+                d_factor[b, t, k] = sums[2]
+                # Two loops: in one, bin f + 1 would read what bin f just
+                # added (lower of f + 1 == upper of f), a chain through memory.
+                for f in range(n_bins):
+                    lower = min(int(row[0, f]), n_bins - 1)
+                    proto_acc[lower] += residuals[f] * (1.0 - gathered[2, f])
+                for f in range(n_bins):
+                    upper = min(int(row[0, f]) + 1, n_bins - 1)
+                    upper_acc[upper] += residuals[f] * gathered[2, f]
+            else:
+                for f in range(n_bins):
+                    proto_acc[f] += residuals[f]
             if use_filters:
-                d_filters[b, t, k, 0] = FILTER_SPAN * grad_low_cut
-                d_filters[b, t, k, 1] = grad_low_slope
-                d_filters[b, t, k, 2] = FILTER_SPAN * grad_high_cut
-                d_filters[b, t, k, 3] = grad_high_slope
+                d_filters[b, t, k, 0] = sums[3]
+                d_filters[b, t, k, 1] = sums[4]
+                d_filters[b, t, k, 2] = sums[5]
+                d_filters[b, t, k, 3] = sums[6]
     if with_grads:
         for f in range(n_bins):
-            d_protos[b, k, f] = proto_acc[f]
+            d_protos[b, k, f] = proto_acc[f] + upper_acc[f]
     return total / (n_valid * n_bins)
 
 

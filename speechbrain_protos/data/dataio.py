@@ -5,78 +5,64 @@ Training clips are cut to a fixed number of frames at a random offset
 test clips are read whole and batched with padding and relative lengths.
 Audio is downmixed to mono and resampled to the model's rate on reading.
 
+Items give ``sig`` (waveforms, for the Brain's front end), or, with a
+``feature_cache`` folder, ``feats``: the front end's features, computed in
+the data pipeline once per clip and read back from disk in later epochs
+(:mod:`speechbrain_protos.data.feature_cache`).
+
 Authors
  * speechbrain-protos developers 2026
 """
 
+import logging
 import os
 
 import speechbrain as sb
-import torch
-import torchaudio
+
+from speechbrain_protos.data.clips import crop_samples, random_crop, read_clip
+from speechbrain_protos.data.feature_cache import FeatureCache, random_frame_crop
+
+logger = logging.getLogger(__name__)
 
 
-def read_clip(path, start, stop, file_rate, target_rate):
-    """Reads samples ``[start, stop)`` of a file as mono at ``target_rate``.
+def batch_features(batch, front_end):
+    """Features and relative lengths of a padded batch.
 
     Arguments
     ---------
-    path : str
-        Audio file.
-    start, stop : int
-        Sample range in the file.
-    file_rate : int
-        The file's sample rate.
-    target_rate : int
-        Rate to return.
+    batch : speechbrain.dataio.batch.PaddedBatch
+        Items from :func:`dataio_prep`: ``feats`` when the feature cache is
+        on, else ``sig``.
+    front_end : torch.nn.Module
+        Turns ``(wavs, lens)`` into features; used for ``sig`` batches.
 
     Returns
     -------
-    torch.Tensor
-        ``[samples]`` float waveform.
+    feats : torch.Tensor
+        ``[B, T, bins]``.
+    lens : torch.Tensor
+        Relative lengths ``[B]``.
 
     Example
     -------
-    >>> import soundfile
-    >>> path = str(getfixture("tmpdir") / "stereo.wav")
-    >>> soundfile.write(path, torch.rand(800, 2).numpy() - 0.5, 8000)
-    >>> read_clip(path, 0, 800, 8000, 16000).shape
-    torch.Size([1600])
+    >>> import torch
+    >>> from speechbrain.dataio.batch import PaddedBatch
+    >>> from speechbrain_protos.features import LogMel
+    >>> front_end = LogMel(n_mels=40)
+    >>> batch = PaddedBatch([{"sig": torch.rand(8000)}, {"sig": torch.rand(4000)}])
+    >>> feats, lens = batch_features(batch, front_end)
+    >>> feats.shape, lens.tolist()
+    (torch.Size([2, 16, 40]), [1.0, 0.5])
+    >>> items = [{"feats": torch.rand(16, 40)}, {"feats": torch.rand(8, 40)}]
+    >>> cached = PaddedBatch(items)
+    >>> feats, lens = batch_features(cached, front_end)
+    >>> feats.shape, lens.tolist()
+    (torch.Size([2, 16, 40]), [1.0, 0.5])
     """
-    signal = sb.dataio.dataio.read_audio({"file": path, "start": start, "stop": stop})
-    if signal.dim() == 2:
-        signal = signal.mean(dim=1)
-    if file_rate != target_rate:
-        signal = torchaudio.functional.resample(signal, file_rate, target_rate)
-    return signal
-
-
-def random_crop(signal, n_samples):
-    """A random window of ``n_samples``; shorter signals are looped first.
-
-    Example
-    -------
-    >>> random_crop(torch.arange(3.0), 7)
-    tensor([0., 1., 2., 0., 1., 2., 0.])
-    >>> random_crop(torch.arange(10.0), 4).shape
-    torch.Size([4])
-    """
-    if signal.numel() < n_samples:
-        repeats = -(-n_samples // signal.numel())
-        return signal.repeat(repeats)[:n_samples]
-    offset = int(torch.randint(signal.numel() - n_samples + 1, (1,)))
-    return signal[offset : offset + n_samples]
-
-
-def crop_samples(n_frames, hop_length):
-    """Samples that give exactly ``n_frames`` centred frames.
-
-    Example
-    -------
-    >>> crop_samples(256, 512)
-    130560
-    """
-    return (n_frames - 1) * hop_length
+    if hasattr(batch, "feats"):
+        return batch.feats
+    wavs, lens = batch.sig
+    return front_end(wavs, lens), lens
 
 
 def dataio_prep(hparams):
@@ -87,7 +73,9 @@ def dataio_prep(hparams):
     hparams : dict
         Needs ``data_folder``, ``{train,valid,test}_annotation``,
         ``save_folder``, ``sample_rate``, ``hop_length`` and
-        ``train_crop_frames``.
+        ``train_crop_frames``. Optional: ``feature_cache`` (a folder; items
+        then give ``feats`` from ``compute_features`` instead of ``sig``)
+        and ``feature_cache_gigabytes`` (its size bound, default 20).
 
     Returns
     -------
@@ -95,7 +83,8 @@ def dataio_prep(hparams):
         ``train`` (random crops), ``train_eval`` (the training clips whole,
         for the unsupervised cluster-to-class mapping), ``valid`` and
         ``test`` (whole clips, sorted by duration to batch with little
-        padding). Items give ``id``, ``sig`` and ``label_encoded``.
+        padding). Items give ``id``, ``sig`` (or ``feats``) and
+        ``label_encoded``.
     label_encoder : speechbrain.dataio.encoder.CategoricalEncoder
         Classes in sorted order, saved to ``<save_folder>/label_encoder.txt``.
     """
@@ -112,16 +101,31 @@ def dataio_prep(hparams):
                 "preparation (skip_prep: False)"
             )
 
+    cache = None
+    if hparams.get("feature_cache"):
+        cache = FeatureCache(
+            hparams["feature_cache"],
+            hparams["compute_features"],
+            hparams.get("feature_cache_gigabytes", 20.0),
+        )
+        logger.info("Features cached in %s", cache.folder)
+    signal_key = "sig" if cache is None else "feats"
+
     @sb.utils.data_pipeline.takes("wav", "start", "stop", "sample_rate")
-    @sb.utils.data_pipeline.provides("sig")
+    @sb.utils.data_pipeline.provides(signal_key)
     def train_audio(wav, start, stop, sample_rate):
+        if cache is not None:
+            feats = cache.features(wav, start, stop, sample_rate, loop_to=n_crop)
+            return random_frame_crop(feats, hparams["train_crop_frames"])
         return random_crop(
             read_clip(wav, start, stop, sample_rate, target_rate), n_crop
         )
 
     @sb.utils.data_pipeline.takes("wav", "start", "stop", "sample_rate")
-    @sb.utils.data_pipeline.provides("sig")
+    @sb.utils.data_pipeline.provides(signal_key)
     def whole_audio(wav, start, stop, sample_rate):
+        if cache is not None:
+            return cache.features(wav, start, stop, sample_rate)
         return read_clip(wav, start, stop, sample_rate, target_rate)
 
     label_encoder = sb.dataio.encoder.CategoricalEncoder()
@@ -136,7 +140,7 @@ def dataio_prep(hparams):
             json_path=annotations[name],
             replacements={"data_root": data_folder},
             dynamic_items=[audio_pipeline, label_pipeline],
-            output_keys=["id", "sig", "label_encoded"],
+            output_keys=["id", signal_key, "label_encoded"],
         )
 
     datasets = {

@@ -1,7 +1,7 @@
 """Fixtures of the recipe tests: tiny real data sets."""
 
 import pytest
-from recipe_helpers import FSDD_CLIPS_PER_DIGIT, SOL_TINY, assert_ok, run_recipe
+from recipe_helpers import FSDD_CLIPS_PER_DIGIT, finished_sol_run
 
 
 @pytest.fixture(scope="session")
@@ -24,22 +24,6 @@ def fsdd_as_sol(tmp_path_factory, shared_data):
 @pytest.fixture(scope="session")
 def librispeech_root(shared_data):
     return shared_data / "LibriSpeech"
-
-
-def finished_sol_run(data_folder, output_folder, hparams_file, *extra):
-    """Runs the SOL recipe to the end (tiny sizes); returns its output folder."""
-    process = run_recipe(
-        "sol",
-        hparams_file,
-        [
-            f"--data_folder={data_folder}",
-            f"--output_folder={output_folder}",
-            *extra,
-            *SOL_TINY,
-        ],
-    )
-    assert_ok(process)
-    return output_folder
 
 
 @pytest.fixture(scope="session")

@@ -70,6 +70,22 @@ def assert_ok(process):
     assert process.returncode == 0, process.stdout[-3000:] + process.stderr[-5000:]
 
 
+def finished_sol_run(data_folder, output_folder, hparams_file, *extra):
+    """Runs the SOL recipe to the end (tiny sizes); returns its output folder."""
+    process = run_recipe(
+        "sol",
+        hparams_file,
+        [
+            f"--data_folder={data_folder}",
+            f"--output_folder={output_folder}",
+            *extra,
+            *SOL_TINY,
+        ],
+    )
+    assert_ok(process)
+    return output_folder
+
+
 EPOCH_LINE = re.compile(
     r"epoch: (\d+)(?:, stage: (\w+))?, .* - train (.*?)(?: - valid (.*))?$"
 )

@@ -141,3 +141,36 @@ def test_evaluation_bench_times_both_passes(shared_data):
     assert result["speedup"] == pytest.approx(
         result["one_by_one_s"] / result["batched_s"], rel=0.1
     )
+
+
+def test_epoch_bench_times_both_cache_modes(shared_data):
+    done = subprocess.run(
+        [
+            sys.executable,
+            str(BENCH / "epoch.py"),
+            "--speakers",
+            "8",
+            "--epochs",
+            "2",
+            "--batch",
+            "8",
+            "--frames",
+            "16",
+            "--workers",
+            "0",
+            "--data_folder",
+            str(shared_data / "LibriSpeech"),
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(result["epoch_s_cache_off"]) == len(result["epoch_s_cache_on"]) == 2
+    assert all(seconds > 0 for seconds in result["epoch_s_cache_on"])
+    # one entry per training and validation clip, written in the first epoch
+    assert result["cache_entries"] == result["train_clips"] + result["valid_clips"]
+    assert result["speedup_later_epochs"] == pytest.approx(
+        result["later_epochs_s_off"] / result["later_epochs_s_on"], rel=0.05
+    )

@@ -7,7 +7,7 @@ import soundfile
 import torch
 
 from speechbrain_protos.augment import FeatureAugmentation
-from speechbrain_protos.data.dataio import crop_samples, random_crop, read_clip
+from speechbrain_protos.data.clips import crop_samples, random_crop, read_clip
 from speechbrain_protos.data.manifests import (
     cut_segments,
     manifests_are_current,

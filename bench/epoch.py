@@ -1,0 +1,134 @@
+"""Training epochs of the LibriSpeech recipe, feature cache off and on.
+
+Builds the recipe from its own YAML on the workplace's LibriSpeech excerpt
+(segment mode, ``--speakers`` readers), switches every transformation on
+(the curriculum's ``filters`` stage, where most of training happens), and
+times ``brain.fit`` epoch by epoch (training pass, validation pass and
+checkpoint), with the recipe's DataLoader workers:
+
+* cache off: every epoch reads the audio and computes log-mels;
+* cache on (``feature_cache``): the first epoch computes and stores them,
+  later ones read them back.
+
+Reports each epoch's seconds and the mean of the epochs after the first,
+the speedup of the cache on those, and the cache's size on disk. Prints one
+JSON line with ``--json``.
+
+Example::
+
+    python bench/epoch.py --speakers 128 --epochs 3 --json
+"""
+
+import argparse
+import logging
+import os
+import tempfile
+import time
+
+import speechbrain as sb
+from librispeech_recipe import build_recipe, default_data
+from report import emit, machine_facts
+
+
+def parse_args(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--data_folder", default=default_data(), help="LibriSpeech root folder"
+    )
+    parser.add_argument("--speakers", type=int, default=128, help="speakers (K)")
+    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2)")
+    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
+    parser.add_argument("--frames", type=int, default=96, help="training crop frames")
+    parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    args = parser.parse_args(argv)
+    if args.data_folder is None or not os.path.isdir(args.data_folder):
+        parser.error(f"no LibriSpeech folder at {args.data_folder}")
+    if args.epochs < 2:
+        parser.error("--epochs must be at least 2 (the first one fills the cache)")
+    return args
+
+
+def timed_epochs(args, folder, cache):
+    """Seconds of each epoch of one run; the cache's entries and bytes."""
+    loader = {"batch_size": args.batch, "num_workers": args.workers}
+    hparams, datasets, brain = build_recipe(
+        args.data_folder,
+        folder,
+        {
+            "n_speakers": args.speakers,
+            "train_crop_frames": args.frames,
+            "number_of_epochs": args.epochs,
+            "dataloader_options": dict(loader, shuffle=True),
+            "test_dataloader_options": dict(loader, shuffle=False),
+            "feature_cache": cache,
+            "curriculum": {"patience": args.epochs, "max_epochs": args.epochs},
+        },
+        with_checkpointer=True,
+    )
+    curriculum = hparams["curriculum"]
+    curriculum.stage_index = curriculum.stages.index("filters")
+    starts = []
+    start_stage = brain.on_stage_start
+
+    def on_stage_start(stage, epoch=None):
+        if stage == sb.Stage.TRAIN:
+            starts.append(time.perf_counter())
+        return start_stage(stage, epoch)
+
+    brain.on_stage_start = on_stage_start
+    brain.init_prototypes(datasets["train"])
+    brain.fit(
+        curriculum,
+        datasets["train"],
+        datasets["valid"],
+        progressbar=False,
+        train_loader_kwargs=hparams["dataloader_options"],
+        valid_loader_kwargs=hparams["test_dataloader_options"],
+    )
+    ends = starts[1:] + [time.perf_counter()]
+    seconds = [round(end - start, 2) for start, end in zip(starts, ends)]
+    files = [
+        os.path.join(root, name)
+        for root, _, names in os.walk(cache or os.devnull)
+        for name in names
+        if name.endswith(".npy")
+    ]
+    size = sum(os.path.getsize(path) for path in files)
+    return seconds, len(files), size, len(datasets["train"]), len(datasets["valid"])
+
+
+def run(args):
+    logging.disable(logging.INFO)
+    with tempfile.TemporaryDirectory() as tmp:
+        off, _, _, n_train, n_valid = timed_epochs(args, os.path.join(tmp, "off"), None)
+        on, entries, size, _, _ = timed_epochs(
+            args, os.path.join(tmp, "on"), os.path.join(tmp, "cache")
+        )
+    later_off = sum(off[1:]) / len(off[1:])
+    later_on = sum(on[1:]) / len(on[1:])
+    return {
+        "K": args.speakers,
+        "train_clips": n_train,
+        "valid_clips": n_valid,
+        "batch": args.batch,
+        "crop_frames": args.frames,
+        "workers": args.workers,
+        "epoch_s_cache_off": off,
+        "epoch_s_cache_on": on,
+        "later_epochs_s_off": round(later_off, 2),
+        "later_epochs_s_on": round(later_on, 2),
+        "speedup_later_epochs": round(later_off / later_on, 2),
+        "cache_entries": entries,
+        "cache_mib": round(size / 2**20, 1),
+        **machine_facts(),
+    }
+
+
+def main(argv=None):
+    args = parse_args(argv)
+    emit(run(args), args.json, "bench.epoch")
+
+
+if __name__ == "__main__":
+    main()

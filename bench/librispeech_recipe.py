@@ -1,0 +1,81 @@
+"""The LibriSpeech recipe, built in process for the benches that time it.
+
+Prepares the recipe's manifests from a LibriSpeech folder (default: the
+workplace's excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
+segment mode), then builds the recipe's datasets and its ``PrototypeBrain``
+from its own YAML, as ``train.py`` does.
+"""
+
+import pathlib
+import sys
+
+from hyperpyyaml import load_hyperpyyaml
+
+from speechbrain_protos.brain import PrototypeBrain
+from speechbrain_protos.data.dataio import dataio_prep
+
+REPO = pathlib.Path(__file__).resolve().parents[1]
+RECIPE = REPO / "recipes" / "LibriSpeech" / "speaker_id"
+sys.path.insert(0, str(RECIPE))
+from librispeech_prepare import prepare_librispeech  # noqa: E402
+
+
+def default_data():
+    """``shared/data/LibriSpeech`` beside the checkout or a parent, or None."""
+    for parent in REPO.parents:
+        candidate = parent / "shared" / "data" / "LibriSpeech"
+        if candidate.is_dir():
+            return str(candidate)
+    return None
+
+
+def build_recipe(data_folder, output_folder, overrides, with_checkpointer=False):
+    """Hyperparameters, datasets and Brain of the recipe on the CPU.
+
+    Arguments
+    ---------
+    data_folder : str
+        LibriSpeech root (``train-clean-100`` is read, in segment mode).
+    output_folder : str
+        Where manifests, checkpoints and caches go.
+    overrides : dict
+        More YAML overrides (speakers, crops, loaders, ...).
+    with_checkpointer : bool
+        Give the Brain the recipe's checkpointer (training needs one).
+
+    Returns
+    -------
+    hparams : dict
+    datasets : dict
+    brain : PrototypeBrain
+    """
+    overrides = {
+        "data_folder": data_folder,
+        "output_folder": output_folder,
+        "subsets": ["train-clean-100"],
+        "split_mode": "segment",
+        **overrides,
+    }
+    with open(RECIPE / "hparams" / "librispeech.yaml", encoding="utf-8") as fin:
+        hparams = load_hyperpyyaml(fin, overrides)
+    prepare_librispeech(
+        data_folder=hparams["data_folder"],
+        save_folder=hparams["save_folder"],
+        subsets=hparams["subsets"],
+        n_speakers=hparams["n_speakers"],
+        split_mode=hparams["split_mode"],
+        split_ratio=hparams["split_ratio"],
+        segment_seconds=hparams["segment_seconds"],
+        min_segment_seconds=hparams["min_segment_seconds"],
+        seed=hparams["seed"],
+    )
+    datasets, label_encoder = dataio_prep(hparams)
+    brain = PrototypeBrain(
+        modules=hparams["modules"],
+        opt_class=hparams["opt_class"],
+        hparams=hparams,
+        run_opts={"device": "cpu"},
+        checkpointer=hparams["checkpointer"] if with_checkpointer else None,
+        class_names=[label_encoder.ind2lab[i] for i in range(len(label_encoder))],
+    )
+    return hparams, datasets, brain
