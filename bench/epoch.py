@@ -19,31 +19,22 @@ Example::
     python bench/epoch.py --speakers 128 --epochs 3 --json
 """
 
-import argparse
 import logging
 import os
 import tempfile
 import time
 
 import speechbrain as sb
-from librispeech_recipe import build_recipe, default_data
+from librispeech_recipe import build_recipe, parse_recipe_args, recipe_argument_parser
 from report import emit, machine_facts
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data_folder", default=default_data(), help="LibriSpeech root folder"
-    )
-    parser.add_argument("--speakers", type=int, default=128, help="speakers (K)")
+    parser = recipe_argument_parser(__doc__.split("\n\n")[0])
     parser.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2)")
-    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
     parser.add_argument("--frames", type=int, default=96, help="training crop frames")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    args = parser.parse_args(argv)
-    if args.data_folder is None or not os.path.isdir(args.data_folder):
-        parser.error(f"no LibriSpeech folder at {args.data_folder}")
+    args = parse_recipe_args(parser, argv)
     if args.epochs < 2:
         parser.error("--epochs must be at least 2 (the first one fills the cache)")
     return args

@@ -15,30 +15,18 @@ Example::
     python bench/evaluation.py --speakers 128 --batch 32 --json
 """
 
-import argparse
 import logging
-import os
 import tempfile
 import time
 
-from librispeech_recipe import build_recipe, default_data
+from librispeech_recipe import build_recipe, parse_recipe_args, recipe_argument_parser
 from report import emit, machine_facts
 
 import speechbrain_protos.lobes as lobes
 
 
 def parse_args(argv=None):
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--data_folder", default=default_data(), help="LibriSpeech root folder"
-    )
-    parser.add_argument("--speakers", type=int, default=128, help="speakers (K)")
-    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
-    parser.add_argument("--json", action="store_true", help="print one JSON line")
-    args = parser.parse_args(argv)
-    if args.data_folder is None or not os.path.isdir(args.data_folder):
-        parser.error(f"no LibriSpeech folder at {args.data_folder}")
-    return args
+    return parse_recipe_args(recipe_argument_parser(__doc__.split("\n\n")[0]), argv)
 
 
 class KernelTimer:

@@ -6,6 +6,8 @@ segment mode), then builds the recipe's datasets and its ``PrototypeBrain``
 from its own YAML, as ``train.py`` does.
 """
 
+import argparse
+import os
 import pathlib
 import sys
 
@@ -27,6 +29,27 @@ def default_data():
         if candidate.is_dir():
             return str(candidate)
     return None
+
+
+def recipe_argument_parser(description):
+    """A parser with the options of every bench of this recipe:
+    ``--data_folder``, ``--speakers``, ``--batch`` and ``--json``."""
+    parser = argparse.ArgumentParser(description=description)
+    parser.add_argument(
+        "--data_folder", default=default_data(), help="LibriSpeech root folder"
+    )
+    parser.add_argument("--speakers", type=int, default=128, help="speakers (K)")
+    parser.add_argument("--batch", type=int, default=32, help="clips per batch")
+    parser.add_argument("--json", action="store_true", help="print one JSON line")
+    return parser
+
+
+def parse_recipe_args(parser, argv=None):
+    """Parsed arguments; a clear error when there is no data folder."""
+    args = parser.parse_args(argv)
+    if args.data_folder is None or not os.path.isdir(args.data_folder):
+        parser.error(f"no LibriSpeech folder at {args.data_folder}")
+    return args
 
 
 def build_recipe(data_folder, output_folder, overrides, with_checkpointer=False):

@@ -117,15 +117,13 @@ def test_kernel_bench_reports_its_bound():
     assert abs(seconds - result["seconds"]) <= 5e-5
 
 
-def test_evaluation_bench_times_both_passes(shared_data):
+def run_recipe_bench(script, shared_data, *options):
+    """A LibriSpeech-recipe bench on the excerpt; its last JSON line."""
     done = subprocess.run(
         [
             sys.executable,
-            str(BENCH / "evaluation.py"),
-            "--speakers",
-            "8",
-            "--batch",
-            "4",
+            str(BENCH / script),
+            *options,
             "--data_folder",
             str(shared_data / "LibriSpeech"),
             "--json",
@@ -134,7 +132,13 @@ def test_evaluation_bench_times_both_passes(shared_data):
         text=True,
         check=True,
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+def test_evaluation_bench_times_both_passes(shared_data):
+    result = run_recipe_bench(
+        "evaluation.py", shared_data, "--speakers", "8", "--batch", "4"
+    )
     assert result["clips"] == 8 and result["same_scores"] is True
     assert 0 < result["kernel_s_batched"] < result["batched_s"]
     # seconds are printed to 1 ms and these passes take tens of ms
@@ -144,29 +148,12 @@ def test_evaluation_bench_times_both_passes(shared_data):
 
 
 def test_epoch_bench_times_both_cache_modes(shared_data):
-    done = subprocess.run(
-        [
-            sys.executable,
-            str(BENCH / "epoch.py"),
-            "--speakers",
-            "8",
-            "--epochs",
-            "2",
-            "--batch",
-            "8",
-            "--frames",
-            "16",
-            "--workers",
-            "0",
-            "--data_folder",
-            str(shared_data / "LibriSpeech"),
-            "--json",
-        ],
-        capture_output=True,
-        text=True,
-        check=True,
+    result = run_recipe_bench(
+        "epoch.py",
+        shared_data,
+        *("--speakers", "8", "--epochs", "2", "--batch", "8"),
+        *("--frames", "16", "--workers", "0"),
     )
-    result = json.loads(done.stdout.strip().splitlines()[-1])
     assert len(result["epoch_s_cache_off"]) == len(result["epoch_s_cache_on"]) == 2
     assert all(seconds > 0 for seconds in result["epoch_s_cache_on"])
     # one entry per training and validation clip, written in the first epoch
