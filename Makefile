@@ -52,6 +52,8 @@ test: $(INSTALLED)
 bench: $(INSTALLED)
 	$(VENV_PYTHON) bench/train_step.py --K 128 --batch 32 --frames 192 --mels 128 --steps 5 --impl both --json
 	$(VENV_PYTHON) bench/train_step.py --K 33 --batch 32 --frames 256 --mels 128 --steps 5 --impl both --json
+	$(VENV_PYTHON) bench/train_step.py --K 128 --batch 32 --frames 192 --mels 128 --steps 5 --precision bf16 --json
+	$(VENV_PYTHON) bench/train_step.py --K 33 --batch 32 --frames 256 --mels 128 --steps 5 --precision bf16 --json
 	$(VENV_PYTHON) bench/kernel.py --K 128 --batch 32 --frames 192 --mels 128 --json
 	$(VENV_PYTHON) bench/kernel.py --K 33 --batch 32 --frames 256 --mels 128 --json
 	$(VENV_PYTHON) bench/evaluation.py --speakers 128 --batch 32 --json

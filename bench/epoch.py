@@ -1,4 +1,4 @@
-"""Training epochs of the LibriSpeech recipe, feature cache off and on.
+"""Training epochs of the LibriSpeech recipe: feature cache off, on, on + bf16.
 
 Builds the recipe from its own YAML on the workplace's LibriSpeech excerpt
 (segment mode, ``--speakers`` readers), switches every transformation on
@@ -8,11 +8,13 @@ checkpoint), with the recipe's DataLoader workers:
 
 * cache off: every epoch reads the audio and computes log-mels;
 * cache on (``feature_cache``): the first epoch computes and stores them,
-  later ones read them back.
+  later ones read them back;
+* cache on and ``--precision=bf16`` (networks under autocast, errors in
+  float32), reading the cache the run before filled.
 
 Reports each epoch's seconds and the mean of the epochs after the first,
-the speedup of the cache on those, and the cache's size on disk. Prints one
-JSON line with ``--json``.
+the speedups on those of the cache and of the cache with bf16, and the
+cache's size on disk. Prints one JSON line with ``--json``.
 
 Example::
 
@@ -40,7 +42,7 @@ def parse_args(argv=None):
     return args
 
 
-def timed_epochs(args, folder, cache):
+def timed_epochs(args, folder, cache, precision="fp32"):
     """Seconds of each epoch of one run; the cache's entries and bytes."""
     loader = {"batch_size": args.batch, "num_workers": args.workers}
     hparams, datasets, brain = build_recipe(
@@ -56,6 +58,7 @@ def timed_epochs(args, folder, cache):
             "curriculum": {"patience": args.epochs, "max_epochs": args.epochs},
         },
         with_checkpointer=True,
+        precision=precision,
     )
     curriculum = hparams["curriculum"]
     curriculum.stage_index = curriculum.stages.index("filters")
@@ -96,8 +99,13 @@ def run(args):
         on, entries, size, _, _ = timed_epochs(
             args, os.path.join(tmp, "on"), os.path.join(tmp, "cache")
         )
+        # the cache filled above serves this run from its first epoch
+        bf16, _, _, _, _ = timed_epochs(
+            args, os.path.join(tmp, "bf16"), os.path.join(tmp, "cache"), "bf16"
+        )
     later_off = sum(off[1:]) / len(off[1:])
     later_on = sum(on[1:]) / len(on[1:])
+    later_bf16 = sum(bf16[1:]) / len(bf16[1:])
     return {
         "K": args.speakers,
         "train_clips": n_train,
@@ -107,9 +115,12 @@ def run(args):
         "workers": args.workers,
         "epoch_s_cache_off": off,
         "epoch_s_cache_on": on,
+        "epoch_s_cache_on_bf16": bf16,
         "later_epochs_s_off": round(later_off, 2),
         "later_epochs_s_on": round(later_on, 2),
+        "later_epochs_s_on_bf16": round(later_bf16, 2),
         "speedup_later_epochs": round(later_off / later_on, 2),
+        "speedup_later_epochs_bf16": round(later_off / later_bf16, 2),
         "cache_entries": entries,
         "cache_mib": round(size / 2**20, 1),
         **machine_facts(),

@@ -8,7 +8,9 @@ segment mode), builds the recipe's ``PrototypeBrain`` from its own YAML
 report files written at its end are not counted): full-length clips in batches of
 ``--batch`` (padding and relative lengths, as the recipe runs it) and one
 clip at a time (batch 1, as the authors' code evaluates). Both passes must
-give the same scores. Prints one JSON line with ``--json``.
+give the same scores. A third pass is batched with ``--eval_precision=bf16``
+(the networks under autocast, the errors in float32). Prints one JSON line
+with ``--json``.
 
 Example::
 
@@ -73,15 +75,19 @@ def timed_test_pass(brain, test_set, batch_size):
 def run(args):
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        _, datasets, brain = build_recipe(
-            args.data_folder, tmp, {"n_speakers": args.speakers}
-        )
+        overrides = {"n_speakers": args.speakers}
+        _, datasets, brain = build_recipe(args.data_folder, tmp, overrides)
         test_set = datasets["test"]
         timed_test_pass(brain, test_set, args.batch)  # warm-up (numba compiles)
         batched_s, batched_kernel_s, batched = timed_test_pass(
             brain, test_set, args.batch
         )
         single_s, single_kernel_s, single = timed_test_pass(brain, test_set, 1)
+        _, _, bf16_brain = build_recipe(
+            args.data_folder, tmp, overrides, precision="bf16"
+        )
+        timed_test_pass(bf16_brain, test_set, args.batch)  # warm-up
+        bf16_s, _, _ = timed_test_pass(bf16_brain, test_set, args.batch)
         seconds = sum(entry["duration"] for entry in test_set.data.values())
     return {
         "clips": len(test_set),
@@ -91,6 +97,8 @@ def run(args):
         "batched_s": round(batched_s, 3),
         "one_by_one_s": round(single_s, 3),
         "speedup": round(single_s / batched_s, 2),
+        "batched_bf16_s": round(bf16_s, 3),
+        "speedup_bf16": round(single_s / bf16_s, 2),
         "kernel_s_batched": round(batched_kernel_s, 3),
         "kernel_s_one_by_one": round(single_kernel_s, 3),
         "same_scores": all(

@@ -52,7 +52,9 @@ def parse_recipe_args(parser, argv=None):
     return args
 
 
-def build_recipe(data_folder, output_folder, overrides, with_checkpointer=False):
+def build_recipe(
+    data_folder, output_folder, overrides, with_checkpointer=False, precision="fp32"
+):
     """Hyperparameters, datasets and Brain of the recipe on the CPU.
 
     Arguments
@@ -65,6 +67,9 @@ def build_recipe(data_folder, output_folder, overrides, with_checkpointer=False)
         More YAML overrides (speakers, crops, loaders, ...).
     with_checkpointer : bool
         Give the Brain the recipe's checkpointer (training needs one).
+    precision : str
+        SpeechBrain's ``--precision`` and ``--eval_precision`` (``fp32`` or
+        ``bf16``: the networks under autocast).
 
     Returns
     -------
@@ -97,7 +102,7 @@ def build_recipe(data_folder, output_folder, overrides, with_checkpointer=False)
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
-        run_opts={"device": "cpu"},
+        run_opts={"device": "cpu", "precision": precision, "eval_precision": precision},
         checkpointer=hparams["checkpointer"] if with_checkpointer else None,
         class_names=[label_encoder.ind2lab[i] for i in range(len(label_encoder))],
     )

@@ -2,8 +2,11 @@
 
 One step is the forward pass (encoder, decoders, reconstruction errors), the
 supervised objective (eq. 9), backward and an Adam step, with every
-transformation active. Prints the median step time over ``--steps`` steps
-after one warm-up step, and the process's peak resident memory.
+transformation active. ``--precision bf16`` runs the forward pass under
+``torch.autocast`` (SpeechBrain's ``--precision=bf16``): the networks in
+bf16, the reconstruction error in float32. Prints the median step time
+over ``--steps`` steps after one warm-up step, and the process's peak
+resident memory.
 
 Example::
 
@@ -30,6 +33,8 @@ from report import add_shape_arguments, emit, machine_facts
 from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.losses import PrototypeObjective
 
+AUTOCAST_DTYPES = {"fp32": None, "bf16": torch.bfloat16, "fp16": torch.float16}
+
 
 def parse_args(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
@@ -39,6 +44,13 @@ def parse_args(argv=None):
         choices=("fused", "reference", "both"),
         default="fused",
         help="reconstruction error implementation (both: one process each)",
+    )
+    parser.add_argument(
+        "--precision",
+        choices=sorted(AUTOCAST_DTYPES),
+        default="fp32",
+        help="the networks' precision (autocast, as SpeechBrain's --precision);"
+        " the reconstruction error is float32 either way",
     )
     parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
@@ -64,14 +76,16 @@ def run(args):
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
     feats = torch.rand(args.batch, args.frames, args.mels, device=device)
     targets = torch.randint(args.K, (args.batch,), device=device)
+    dtype = AUTOCAST_DTYPES[args.precision]
 
     def step():
         if device.type == "cuda":
             torch.cuda.synchronize()
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
-        errors = model(feats)
-        loss, _ = objective(errors, model.beta, targets)
+        with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
+            errors = model(feats)
+            loss, _ = objective(errors, model.beta, targets)
         loss.backward()
         optimizer.step()
         if device.type == "cuda":
@@ -82,6 +96,7 @@ def run(args):
     timings = [step()[0] for _ in range(args.steps)]
     result = {
         "impl": args.impl,
+        "precision": args.precision,
         "K": args.K,
         "batch": args.batch,
         "frames": args.frames,
@@ -113,6 +128,7 @@ def compare(argv):
         results[impl] = json.loads(done.stdout.strip().splitlines()[-1])
     fused, reference = results["fused"], results["reference"]
     return {
+        "precision": fused["precision"],
         "K": fused["K"],
         "batch": fused["batch"],
         "frames": fused["frames"],

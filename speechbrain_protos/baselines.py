@@ -44,6 +44,7 @@ from speechbrain_protos.metrics import (
     majority_mapping,
     write_test_report,
 )
+from speechbrain_protos.precision import full_precision
 from speechbrain_protos.prototype_init import kmeans_plus_plus
 
 logger = logging.getLogger(__name__)
@@ -294,13 +295,13 @@ class ConvAutoencoder(torch.nn.Module):
 
     def forward(self, feats):
         """Reconstruction in [0, 1], ``[B, T, n_mels]``, of log-mels."""
-        decoded = self.decoder(self.encode(feats))
+        decoded = full_precision(self.decoder(self.encode(feats)))
         squashed = 0.5 * (1.0 + torch.tanh(decoded))
         return squashed[:, 0, :, : feats.shape[1]].transpose(1, 2)
 
     def embed(self, feats, lens=None):
         """Innermost feature maps averaged over valid time, flattened ``[B, D]``."""
-        latent = self.encode(feats)
+        latent = full_precision(self.encode(feats))
         mask = pooled_frame_mask(lens, feats.shape[1], latent.shape[-1], feats.device)
         mask = mask[:, None, None, :].to(latent.dtype)
         pooled = (latent * mask).sum(dim=-1) / mask.sum(dim=-1)
@@ -505,7 +506,7 @@ class ClassifierBrain(_BaselineBrain):
     def compute_forward(self, batch, stage):
         """Class scores of the batch."""
         feats, lens = self.features(batch, stage)
-        return self.modules.model(feats, lens)
+        return full_precision(self.modules.model(feats, lens))
 
     def compute_objectives(self, predictions, batch, stage):
         """The loss; also counts predictions."""

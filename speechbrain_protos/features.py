@@ -409,8 +409,11 @@ class LogMel(torch.nn.Module):
                 f"front end needs at least {min_samples} samples "
                 f"(n_fft // 2 + 1 at {self.sample_rate} Hz)"
             )
-        power = self.mel_scale(self.spectrogram(wavs))  # [B, F, T]
-        return compress(power).transpose(1, 2)
+        # Features stay in full precision under mixed precision (autocast
+        # would run the mel projection in bf16/fp16).
+        with torch.autocast(wavs.device.type, enabled=False):
+            power = self.mel_scale(self.spectrogram(wavs))  # [B, F, T]
+            return compress(power).transpose(1, 2)
 
     @torch.no_grad()
     def inverse(self, feats, n_samples=None, seed=0):

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from speechbrain_protos.lengths import check_relative_lengths, frame_counts
+from speechbrain_protos.precision import full_precision
 from speechbrain_protos.reconstruction import (
     reconstruct_chosen,
     reconstruction_errors,
@@ -549,7 +550,9 @@ class PrototypeReconstructor(nn.Module):
         bottleneck, skips = self.encoder(maps)
         outputs = {}
         for name in active:
-            raw = self.decoders[name](bottleneck, skips)[..., :n_frames]
+            # float32 from here on, also when the networks run in bf16/fp16
+            raw = full_precision(self.decoders[name](bottleneck, skips))
+            raw = raw[..., :n_frames]
             raw = raw.transpose(1, 2).reshape(
                 feats.shape[0], n_frames, self.n_prototypes, -1
             )

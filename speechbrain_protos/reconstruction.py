@@ -33,9 +33,11 @@ import numpy as np
 import torch
 
 from speechbrain_protos.lengths import frame_mask
+from speechbrain_protos.precision import full_precision
 from speechbrain_protos.transforms import (
     FILTER_SPAN,
     SOFTPLUS_SHARPNESS,
+    TransformParams,
     pitch_warp_constants,
 )
 
@@ -93,14 +95,23 @@ def reconstruction_errors(
     >>> fused.shape, torch.allclose(fused, reference, rtol=1e-5)
     (torch.Size([2, 3]), True)
     """
-    if impl == "reference":
-        return reference_errors(feats, prototypes, params, transforms, counts)
-    if impl != "fused":
+    if impl not in IMPLEMENTATIONS:
         raise ValueError(f"impl must be one of {IMPLEMENTATIONS}; got {impl!r}")
     if backend is None:
         backend = "numba" if feats.device.type == "cpu" else "torch"
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {BACKENDS}; got {backend!r}")
+    # Under mixed precision the networks' outputs arrive in bf16/fp16; the
+    # error is a sum of B*T*K*F small squares, so it runs in float32.
+    with torch.autocast(feats.device.type, enabled=False):
+        feats, prototypes = full_precision(feats), full_precision(prototypes)
+        params = TransformParams(*(full_precision(values) for values in params))
+        if impl == "reference":
+            return reference_errors(feats, prototypes, params, transforms, counts)
+        return _fused_errors(feats, prototypes, params, transforms, counts, backend)
+
+
+def _fused_errors(feats, prototypes, params, transforms, counts, backend):
     constants = _KernelConstants(transforms, feats.dtype, feats.device)
     differentiable = [prototypes, *(p for p in params if p is not None)]
     with_grads = torch.is_grad_enabled() and any(
@@ -165,9 +176,12 @@ def reconstruct_chosen(prototypes, params, choice, transforms, n_frames):
     >>> out.shape, bool((out[0] == prototypes[2]).all())
     (torch.Size([2, 5, 8]), True)
     """
-    selected = params.select(choice)
-    chosen = prototypes[choice].unsqueeze(1)  # [B, 1, F]
-    out = transforms(chosen, selected)
+    with torch.autocast(prototypes.device.type, enabled=False):
+        selected = TransformParams(
+            *(full_precision(values) for values in params.select(choice))
+        )
+        chosen = full_precision(prototypes)[choice].unsqueeze(1)  # [B, 1, F]
+        out = transforms(chosen, selected)
     return out.expand(choice.shape[0], n_frames, prototypes.shape[-1])
 
 
@@ -716,46 +730,49 @@ class _FusedErrors(torch.autograd.Function):
     @staticmethod
     @torch.autograd.function.once_differentiable
     def backward(ctx, upstream):
-        saved = list(ctx.saved_tensors)
-        local = dict(zip(ctx.grad_names, saved[: len(ctx.grad_names)]))
-        grads = {}
-        if "prototypes" in local:
-            grads["prototypes"] = torch.einsum(
-                "bk,bkf->kf", upstream, local["prototypes"]
+        # float32 also when the caller differentiates inside autocast
+        with torch.autocast(upstream.device.type, enabled=False):
+            upstream = full_precision(upstream)
+            saved = list(ctx.saved_tensors)
+            local = dict(zip(ctx.grad_names, saved[: len(ctx.grad_names)]))
+            grads = {}
+            if "prototypes" in local:
+                grads["prototypes"] = torch.einsum(
+                    "bk,bkf->kf", upstream, local["prototypes"]
+                )
+            per_frame = upstream.unsqueeze(1)
+            for name in ("gain", "factor"):
+                if name in local:
+                    grads[name] = local[name] * per_frame
+            if "filters" in local:
+                grads["filters"] = local["filters"] * per_frame.unsqueeze(-1)
+            feats_grad = None
+            if ctx.needs_input_grad[0]:
+                rest = saved[len(ctx.grad_names) :]
+                feats, prototypes, counts = rest[:3]
+                optional = iter(rest[3:])
+                gain, factor, filters = (
+                    next(optional) if has else None for has in ctx.has[1:]
+                )
+                _, input_grad_fn = _BACKENDS[ctx.backend]
+                feats_grad = input_grad_fn(
+                    feats,
+                    prototypes,
+                    gain,
+                    factor,
+                    filters,
+                    counts,
+                    ctx.constants,
+                    upstream,
+                )
+            return (
+                feats_grad,
+                grads.get("prototypes"),
+                grads.get("gain"),
+                grads.get("factor"),
+                grads.get("filters"),
+                None,
+                None,
+                None,
+                None,
             )
-        per_frame = upstream.unsqueeze(1)
-        for name in ("gain", "factor"):
-            if name in local:
-                grads[name] = local[name] * per_frame
-        if "filters" in local:
-            grads["filters"] = local["filters"] * per_frame.unsqueeze(-1)
-        feats_grad = None
-        if ctx.needs_input_grad[0]:
-            rest = saved[len(ctx.grad_names) :]
-            feats, prototypes, counts = rest[:3]
-            optional = iter(rest[3:])
-            gain, factor, filters = (
-                next(optional) if has else None for has in ctx.has[1:]
-            )
-            _, input_grad_fn = _BACKENDS[ctx.backend]
-            feats_grad = input_grad_fn(
-                feats,
-                prototypes,
-                gain,
-                factor,
-                filters,
-                counts,
-                ctx.constants,
-                upstream,
-            )
-        return (
-            feats_grad,
-            grads.get("prototypes"),
-            grads.get("gain"),
-            grads.get("factor"),
-            grads.get("filters"),
-            None,
-            None,
-            None,
-            None,
-        )

@@ -66,6 +66,18 @@ def test_autoencoder_embedding_averages_valid_frames_only():
     assert embedded.shape == (1, 4 * 32 // 8)
 
 
+def test_autoencoder_outputs_are_float32_under_autocast():
+    """With ``--precision=bf16`` the reconstruction error and the K-means
+    points are computed in float32."""
+    torch.manual_seed(0)
+    model = ConvAutoencoder(channels=4).eval()
+    feats = torch.rand(2, 24, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        reconstruction, embedded = model(feats), model.embed(feats)
+    assert reconstruction.dtype == embedded.dtype == torch.float32
+    torch.testing.assert_close(reconstruction, model(feats), rtol=0.02, atol=0.01)
+
+
 def test_kmeans_recovers_separated_clusters():
     generator = torch.Generator().manual_seed(0)
     centres = torch.tensor([[0.0, 0.0], [10.0, 0.0], [0.0, 10.0]])

@@ -46,6 +46,15 @@ def test_both_impls_train_the_same_model():
     )
 
 
+def test_bf16_step_starts_from_the_same_loss():
+    """The networks run in bf16, the errors in float32: the first loss is
+    close to the float32 one, not equal (the convolutions did change)."""
+    full, mixed = run_bench("--precision", "fp32"), run_bench("--precision", "bf16")
+    assert (full["precision"], mixed["precision"]) == ("fp32", "bf16")
+    assert mixed["first_loss"] == pytest.approx(full["first_loss"], rel=0.02)
+    assert mixed["first_loss"] != full["first_loss"]
+
+
 def test_inference_bench_compares_both_systems():
     done = subprocess.run(
         [
@@ -141,6 +150,7 @@ def test_evaluation_bench_times_both_passes(shared_data):
     )
     assert result["clips"] == 8 and result["same_scores"] is True
     assert 0 < result["kernel_s_batched"] < result["batched_s"]
+    assert result["batched_bf16_s"] > 0
     # seconds are printed to 1 ms and these passes take tens of ms
     assert result["speedup"] == pytest.approx(
         result["one_by_one_s"] / result["batched_s"], rel=0.1
@@ -154,7 +164,8 @@ def test_epoch_bench_times_both_cache_modes(shared_data):
         *("--speakers", "8", "--epochs", "2", "--batch", "8"),
         *("--frames", "16", "--workers", "0"),
     )
-    assert len(result["epoch_s_cache_off"]) == len(result["epoch_s_cache_on"]) == 2
+    for mode in ("off", "on", "on_bf16"):
+        assert len(result[f"epoch_s_cache_{mode}"]) == 2
     assert all(seconds > 0 for seconds in result["epoch_s_cache_on"])
     # one entry per training and validation clip, written in the first epoch
     assert result["cache_entries"] == result["train_clips"] + result["valid_clips"]

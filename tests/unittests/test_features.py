@@ -69,6 +69,17 @@ def test_resamples_other_rates():
     assert (from_8k[0, 5:-5] - native[0, 5:-5])[strong].abs().max() < 0.01
 
 
+def test_features_stay_float32_under_autocast(librispeech_flac):
+    """``--precision=bf16`` must not compute the mel projection in bf16."""
+    samples, rate = soundfile.read(librispeech_flac, dtype="float32")
+    wav = torch.from_numpy(samples[: 2 * rate])[None]
+    logmel = LogMel(**LIBRI)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        mixed = logmel(wav, sample_rate=rate)
+    assert mixed.dtype == torch.float32
+    assert torch.equal(mixed, logmel(wav, sample_rate=rate))
+
+
 def test_real_fsdd_clip_at_8k(shared_data):
     path = next(iter(sorted((shared_data / "fsdd/recordings").glob("*.wav"))))
     samples, rate = soundfile.read(path, dtype="float32")

@@ -94,6 +94,28 @@ def test_reference_and_fused_lobes_agree():
     torch.testing.assert_close(fused, model(feats, lengths), rtol=1e-5, atol=1e-7)
 
 
+def test_bf16_networks_give_float32_errors_close_to_float32():
+    """Under autocast the convolutions run in bf16, while the transform
+    parameters, the errors and the gradients of the prototypes are float32."""
+    torch.manual_seed(0)
+    model = PrototypeReconstructor(3, **TINY)
+    with torch.no_grad():
+        for decoder in model.decoders.values():
+            decoder.head.weight.normal_(0, 0.1)
+    feats, lengths = torch.rand(2, 13, 32), torch.tensor([1.0, 0.7])
+    full = model(feats, lengths)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        params = model.predict_transforms(feats, lengths)
+        mixed = model(feats, lengths)
+    assert {values.dtype for values in params} == {torch.float32}
+    assert mixed.dtype == torch.float32
+    torch.testing.assert_close(mixed, full, rtol=0.02, atol=1e-5)
+    assert not torch.equal(mixed, full)  # the networks did run in bf16
+    mixed.sum().backward()
+    assert model.prototypes.grad.dtype == torch.float32
+    assert torch.isfinite(model.prototypes.grad).all()
+
+
 def test_reconstruct_by_chosen_prototype():
     model = PrototypeReconstructor(3, active_transforms=(), **TINY)
     feats = torch.rand(2, 7, 32)

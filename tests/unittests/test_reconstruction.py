@@ -233,6 +233,56 @@ def test_unknown_impl_or_backend_raises():
         )
 
 
+@pytest.mark.parametrize(
+    "impl, backend", [("reference", None), ("fused", "numba"), ("fused", "torch")]
+)
+def test_half_precision_inputs_give_float32_errors_and_gradients(impl, backend):
+    """Under autocast (``--precision=bf16``) the networks' bf16 outputs are
+    taken up to float32: the errors equal the float32 errors of the same
+    values, and each input's gradient comes back in its own dtype."""
+    shape = SHAPES[3]
+    transforms = SpectralTransforms(shape[3], 16000)
+    feats, prototypes, params, counts = make_inputs(
+        *shape, ("gain", "pitch", "filters")
+    )
+    half = TransformParams(*(p.to(torch.bfloat16) for p in params))
+    widened = TransformParams(*(p.float() for p in half))
+    upstream = torch.rand(
+        shape[0], shape[2], generator=torch.Generator().manual_seed(2)
+    )
+    expected, expected_grads = errors_and_grads(
+        feats,
+        prototypes,
+        widened,
+        transforms,
+        counts,
+        upstream,
+        impl=impl,
+        backend=backend,
+    )
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        errors, grads = errors_and_grads(
+            feats,
+            prototypes,
+            half,
+            transforms,
+            counts,
+            upstream,
+            impl=impl,
+            backend=backend,
+        )
+    assert errors.dtype == torch.float32
+    torch.testing.assert_close(errors, expected, rtol=1e-6, atol=1e-8)
+    assert [grad.dtype for grad in grads] == [torch.float32] * 2 + [torch.bfloat16] * 3
+    torch.testing.assert_close(grads[1], expected_grads[1], rtol=1e-5, atol=1e-7)
+    for grad, ref in zip(grads[2:], expected_grads[2:]):
+        torch.testing.assert_close(grad, ref.to(torch.bfloat16))
+    chosen = reconstruct_chosen(
+        prototypes, half, torch.tensor([0, 5, 1, 2]), transforms, shape[1]
+    )
+    assert chosen.dtype == torch.float32
+
+
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 def test_cuda_fused_matches_reference():
     transforms = SpectralTransforms(32, 16000).cuda()
