@@ -44,11 +44,12 @@ test: $(INSTALLED)
 		echo "the gallery's browser test will skip"
 	$(VENV_PYTHON) -m pytest
 
-# Every bench of bench/README.md, one JSON line each (about 4 minutes on
+# Every bench of bench/README.md, one JSON line each (about 5 minutes on
 # 2 CPU cores): training step fused vs reference at the LibriSpeech and SOL
-# shapes, the kernel against the CPU's bound, the recipe's test pass batched
-# vs one clip at a time, training epochs with the feature cache off and on,
-# and inference against SpeechBrain's ECAPA-TDNN.
+# shapes, then fused with bf16 networks, the kernel against the CPU's bound,
+# the recipe's test pass batched vs one clip at a time (and batched in bf16),
+# training epochs with the feature cache off, on, and on with bf16, and
+# inference against SpeechBrain's ECAPA-TDNN.
 bench: $(INSTALLED)
 	$(VENV_PYTHON) bench/train_step.py --K 128 --batch 32 --frames 192 --mels 128 --steps 5 --impl both --json
 	$(VENV_PYTHON) bench/train_step.py --K 33 --batch 32 --frames 256 --mels 128 --steps 5 --impl both --json
