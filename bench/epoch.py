@@ -61,7 +61,6 @@ def timed_epochs(args, folder, cache, precision="fp32"):
         precision=precision,
     )
     curriculum = hparams["curriculum"]
-    curriculum.stage_index = curriculum.stages.index("filters")
     starts = []
     start_stage = brain.on_stage_start
 

@@ -9,8 +9,9 @@ report files written at its end are not counted): full-length clips in batches o
 ``--batch`` (padding and relative lengths, as the recipe runs it) and one
 clip at a time (batch 1, as the authors' code evaluates). Both passes must
 give the same scores. A third pass is batched with ``--eval_precision=bf16``
-(the networks under autocast, the errors in float32). Prints one JSON line
-with ``--json``.
+(the networks under autocast, the errors in float32). Each pass is also
+split into its parts: front end, networks, kernel, and the rest (reading
+audio, padding, metrics). Prints one JSON line with ``--json``.
 
 Example::
 
@@ -31,26 +32,42 @@ def parse_args(argv=None):
     return parse_recipe_args(recipe_argument_parser(__doc__.split("\n\n")[0]), argv)
 
 
-class KernelTimer:
-    """Adds up the time spent in the reconstruction-error kernel."""
+class Stopwatch:
+    """Replaces ``owner.name`` by a wrapper that adds up its seconds; the
+    original comes back on ``restore``."""
 
-    def __init__(self):
+    def __init__(self, owner, name):
+        self.owner, self.name = owner, name
+        self.wrapped = getattr(owner, name)
         self.seconds = 0.0
-        self.kernel = lobes.reconstruction_errors
+        setattr(owner, name, self)
 
     def __call__(self, *args, **kwargs):
         start = time.perf_counter()
         try:
-            return self.kernel(*args, **kwargs)
+            return self.wrapped(*args, **kwargs)
         finally:
             self.seconds += time.perf_counter() - start
+
+    def restore(self):
+        if isinstance(self.owner, type(lobes)):  # a module attribute
+            setattr(self.owner, self.name, self.wrapped)
+        else:  # an instance attribute over its class's method
+            delattr(self.owner, self.name)
 
 
 def timed_test_pass(brain, test_set, batch_size):
     """Seconds of the pass over the test clips (without writing the report
-    files at its end), seconds in the kernel, and the scores."""
-    timer = KernelTimer()
-    lobes.reconstruction_errors = timer
+    files at its end), the seconds of its parts, and the scores.
+
+    The parts: the front end (log-mels), the networks (encoder and
+    decoders), the reconstruction-error kernel, and the rest (reading and
+    padding audio, metrics, the Brain's loop)."""
+    watches = {
+        "front_end": Stopwatch(brain.modules.compute_features, "forward"),
+        "networks": Stopwatch(brain.modules.model, "_predict"),
+        "kernel": Stopwatch(lobes, "reconstruction_errors"),
+    }
     reached_end = []
     write_report = brain.on_stage_end
 
@@ -67,9 +84,13 @@ def timed_test_pass(brain, test_set, batch_size):
             progressbar=False,
         )
     finally:
-        lobes.reconstruction_errors = timer.kernel
+        for watch in watches.values():
+            watch.restore()
         del brain.on_stage_end
-    return reached_end[0] - start, timer.seconds, dict(brain.test_stats)
+    seconds = reached_end[0] - start
+    parts = {name: watch.seconds for name, watch in watches.items()}
+    parts["rest"] = seconds - sum(parts.values())
+    return seconds, parts, dict(brain.test_stats)
 
 
 def run(args):
@@ -79,15 +100,13 @@ def run(args):
         _, datasets, brain = build_recipe(args.data_folder, tmp, overrides)
         test_set = datasets["test"]
         timed_test_pass(brain, test_set, args.batch)  # warm-up (numba compiles)
-        batched_s, batched_kernel_s, batched = timed_test_pass(
-            brain, test_set, args.batch
-        )
-        single_s, single_kernel_s, single = timed_test_pass(brain, test_set, 1)
+        batched_s, batched_parts, batched = timed_test_pass(brain, test_set, args.batch)
+        single_s, single_parts, single = timed_test_pass(brain, test_set, 1)
         _, _, bf16_brain = build_recipe(
             args.data_folder, tmp, overrides, precision="bf16"
         )
         timed_test_pass(bf16_brain, test_set, args.batch)  # warm-up
-        bf16_s, _, _ = timed_test_pass(bf16_brain, test_set, args.batch)
+        bf16_s, bf16_parts, _ = timed_test_pass(bf16_brain, test_set, args.batch)
         seconds = sum(entry["duration"] for entry in test_set.data.values())
     return {
         "clips": len(test_set),
@@ -99,8 +118,19 @@ def run(args):
         "speedup": round(single_s / batched_s, 2),
         "batched_bf16_s": round(bf16_s, 3),
         "speedup_bf16": round(single_s / bf16_s, 2),
-        "kernel_s_batched": round(batched_kernel_s, 3),
-        "kernel_s_one_by_one": round(single_kernel_s, 3),
+        "kernel_s_batched": round(batched_parts["kernel"], 3),
+        "kernel_s_one_by_one": round(single_parts["kernel"], 3),
+        "parts_s": {
+            name: {pass_name: round(values[name], 3) for pass_name, values in passes}
+            for name in batched_parts
+            for passes in [
+                (
+                    ("batched", batched_parts),
+                    ("one_by_one", single_parts),
+                    ("batched_bf16", bf16_parts),
+                )
+            ]
+        },
         "same_scores": all(
             abs(batched[key] - single[key]) <= 1e-6 * max(1.0, abs(single[key]))
             for key in ("OA", "AA")

@@ -53,7 +53,12 @@ def parse_recipe_args(parser, argv=None):
 
 
 def build_recipe(
-    data_folder, output_folder, overrides, with_checkpointer=False, precision="fp32"
+    data_folder,
+    output_folder,
+    overrides,
+    with_checkpointer=False,
+    precision="fp32",
+    stage="filters",
 ):
     """Hyperparameters, datasets and Brain of the recipe on the CPU.
 
@@ -70,6 +75,10 @@ def build_recipe(
     precision : str
         SpeechBrain's ``--precision`` and ``--eval_precision`` (``fp32`` or
         ``bf16``: the networks under autocast).
+    stage : str
+        Curriculum stage to start in. The default, ``filters``, has every
+        transformation on, as a trained model has; the recipe starts in
+        ``raw``, where the networks do not run.
 
     Returns
     -------
@@ -98,6 +107,8 @@ def build_recipe(
         seed=hparams["seed"],
     )
     datasets, label_encoder = dataio_prep(hparams)
+    curriculum = hparams["curriculum"]
+    curriculum.stage_index = curriculum.stages.index(stage)
     brain = PrototypeBrain(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
@@ -106,4 +117,5 @@ def build_recipe(
         checkpointer=hparams["checkpointer"] if with_checkpointer else None,
         class_names=[label_encoder.ind2lab[i] for i in range(len(label_encoder))],
     )
+    brain.model.active_transforms = curriculum.active_transforms
     return hparams, datasets, brain

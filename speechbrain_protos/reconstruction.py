@@ -351,13 +351,16 @@ def _torch_input_grad(
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _row_positions(
-    c, inverse_minus_one, slope_scale, last, bins_per_unit, series, out
+    c, inverse_minus_one, slope_scale, last, bins_per_unit, series, lower, gathered
 ):  # pragma: no cover - compiled
-    """Read positions and their slopes d position / d factor of one frame
-    (``out[0]``, ``out[1]``). With ``series`` the log1p is an odd series in
-    u = x / (2 + x) (relative error below 1e-10 while 1 + x lies in
-    [1/e, e]): no library call and no division check, so the loop
-    vectorises; otherwise the library's log1p (any factor)."""
+    """Read positions of one frame: the lower of the two prototype bins
+    each output bin interpolates (``lower``, int32), the weight of the upper
+    one (``gathered[2]``) and d position / d factor (``gathered[3]``). With
+    ``series`` the log1p is an odd series in u = x / (2 + x) (relative
+    error below 1e-10 while 1 + x lies in [1/e, e]): no library call and no
+    division check, so the loop vectorises; otherwise the library's log1p
+    (any factor)."""
+    last_bin = np.int32(c.shape[0] - 1)
     for f in range(c.shape[0]):
         shift_arg = c[f] * inverse_minus_one
         if series:
@@ -370,9 +373,12 @@ def _row_positions(
         else:
             log_value = math.log1p(shift_arg)
         raw = f + bins_per_unit * log_value
-        out[0, f] = min(max(raw, 0.0), last)
+        position = min(max(raw, 0.0), last)
+        below = min(np.int32(position), last_bin)
+        lower[f] = below
+        gathered[2, f] = position - below
         inside = raw >= 0.0 and raw <= last
-        out[1, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
+        gathered[3, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
@@ -400,30 +406,29 @@ def _row_filters(unit_freqs, low_cut, high_cut, softplus, out):  # pragma: no co
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
-def _row_gather(prototype, positions, out):  # pragma: no cover - compiled
-    """The two prototype bins each output bin interpolates, and the weight
-    of the upper one: ``out[0]``, ``out[1]``, ``out[2]``. The gathers keep
-    this loop scalar (LLVM finds vector gathers too costly here), so it does
-    nothing else."""
-    last = prototype.shape[0] - 1
-    for f in range(prototype.shape[0]):
-        lower = min(int(positions[f]), last)
-        out[0, f] = prototype[lower]
-        out[1, f] = prototype[min(lower + 1, last)]
-        out[2, f] = positions[f] - lower
+def _row_gather(prototype, prototype_next, lower, gathered):  # pragma: no cover
+    """The two prototype bins each output bin interpolates: ``gathered[0]``
+    and ``gathered[1]``. ``prototype_next[i]`` is bin i + 1 (the last bin
+    repeats), so each output bin costs one int32 index and two loads; this
+    loop does nothing else, since its indexed loads keep it from the
+    vectorised passes."""
+    for f in range(lower.shape[0]):
+        below = lower[f]
+        gathered[0, f] = prototype[below]
+        gathered[1, f] = prototype_next[below]
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _row_error(
-    frame, gathered, slopes, knees, offset, low_slope, high_slope, scale, residuals
+    frame, gathered, knees, offset, low_slope, high_slope, scale, residuals
 ):  # pragma: no cover - compiled
     """One frame against one prototype: writes ``scale * (R - x)`` per bin
     into ``residuals``; returns the squared error summed over bins and the
     sums behind the local gradients (gain, factor, the four filter terms).
 
-    ``gathered`` holds the interpolated bins and weights of
-    :func:`_row_gather`, ``slopes`` each position's d position / d factor
-    (zeros without pitch), ``knees`` the filter terms of
+    ``gathered`` holds the interpolated bins of :func:`_row_gather`, and
+    the weights and d position / d factor of :func:`_row_positions` (zeros
+    without pitch), ``knees`` the filter terms of
     :func:`_row_filters` (zeros without filters). No branch, no gather: the
     loop vectorises."""
     total = grad_gain = grad_factor = 0.0
@@ -444,7 +449,7 @@ def _row_error(
         residual = scale * error
         residuals[f] = residual
         grad_gain += residual
-        grad_factor += residual * (above - below) * slopes[f]
+        grad_factor += residual * (above - below) * gathered[3, f]
         grad_low_cut += residual * knees[1, f]
         grad_low_slope += residual * knees[0, f]
         grad_high_cut += residual * knees[3, f]
@@ -497,15 +502,20 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
     scale = 2.0 / (n_valid * n_bins)
     with_input = upstream.shape[0] > 0
     proto_acc = np.zeros(n_bins)  # prototype gradient: lower bins
-    upper_acc = np.zeros(n_bins)  # and upper bins of the interpolation
+    # and upper bins of the interpolation (bin n_bins only ever gets
+    # weight 0: the last bin interpolates with itself)
+    upper_acc = np.zeros(n_bins + 1)
     residuals = np.empty(n_bins)
-    row = np.zeros((2, n_bins))  # positions f, slopes 0: no pitch shift
-    for f in range(n_bins):
-        row[0, f] = f
     knees = np.zeros((4, n_bins))  # no filters
     prototype = prototypes[k]
-    gathered = np.zeros((3, n_bins))  # bins f and f + 1, weight 0: no pitch
-    _row_gather(prototype, row[0], gathered)
+    prototype_next = np.empty(n_bins)
+    prototype_next[: n_bins - 1] = prototype[1:]
+    prototype_next[n_bins - 1] = prototype[n_bins - 1]
+    # below, above, weight of above, d position / d factor; without pitch
+    # each bin reads itself with weight 0
+    gathered = np.zeros((4, n_bins))
+    lower = np.arange(n_bins).astype(np.int32)
+    _row_gather(prototype, prototype_next, lower, gathered)
     last = n_bins - 1.0
     total = 0.0
     for t in range(n_valid):
@@ -520,9 +530,10 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
                 last,
                 bins_per_unit,
                 SERIES_LOW <= factor_value <= SERIES_HIGH,
-                row,
+                lower,
+                gathered,
             )
-            _row_gather(prototype, row[0], gathered)
+            _row_gather(prototype, prototype_next, lower, gathered)
         if use_filters:
             low_slope = filters[b, t, k, 1]
             high_slope = filters[b, t, k, 3]
@@ -532,7 +543,6 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
         sums = _row_error(
             feats[b, t],
             gathered,
-            row[1],
             knees,
             offset,
             low_slope,
@@ -553,11 +563,9 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
                 # Two loops: in one, bin f + 1 would read what bin f just
                 # added (lower of f + 1 == upper of f), a chain through memory.
                 for f in range(n_bins):
-                    lower = min(int(row[0, f]), n_bins - 1)
-                    proto_acc[lower] += residuals[f] * (1.0 - gathered[2, f])
+                    proto_acc[lower[f]] += residuals[f] * (1.0 - gathered[2, f])
                 for f in range(n_bins):
-                    upper = min(int(row[0, f]) + 1, n_bins - 1)
-                    upper_acc[upper] += residuals[f] * gathered[2, f]
+                    upper_acc[lower[f] + 1] += residuals[f] * gathered[2, f]
             else:
                 for f in range(n_bins):
                     proto_acc[f] += residuals[f]
