@@ -351,11 +351,20 @@ def _torch_input_grad(
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _row_positions(
-    c, inverse_minus_one, slope_scale, last, bins_per_unit, series, lower, gathered
+    c,
+    inverse_minus_one,
+    slope_scale,
+    last,
+    bins_per_unit,
+    series,
+    with_slopes,
+    lower,
+    gathered,
 ):  # pragma: no cover - compiled
     """Read positions of one frame: the lower of the two prototype bins
     each output bin interpolates (``lower``, int32), the weight of the upper
-    one (``gathered[2]``) and d position / d factor (``gathered[3]``). With
+    one (``gathered[2]``) and, ``with_slopes``, d position / d factor
+    (``gathered[3]``). With
     ``series`` the log1p is an odd series in u = x / (2 + x) (relative
     error below 1e-10 while 1 + x lies in [1/e, e]): no library call and no
     division check, so the loop vectorises; otherwise the library's log1p
@@ -377,8 +386,9 @@ def _row_positions(
         below = min(np.int32(position), last_bin)
         lower[f] = below
         gathered[2, f] = position - below
-        inside = raw >= 0.0 and raw <= last
-        gathered[3, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
+        if with_slopes:
+            inside = raw >= 0.0 and raw <= last
+            gathered[3, f] = slope_scale * c[f] / (1.0 + shift_arg) if inside else 0.0
 
 
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
@@ -418,6 +428,36 @@ def _row_gather(prototype, prototype_next, lower, gathered):  # pragma: no cover
         gathered[1, f] = prototype_next[below]
 
 
+@numba.njit(cache=True, fastmath=True, inline="always")
+def _bin_error(
+    frame, gathered, knees, offset, low_slope, high_slope, f
+):  # pragma: no cover - compiled
+    """R - x at bin f of one frame (eq. 5: interpolated prototype bin, gain
+    offset, filter knees); arguments as in :func:`_row_error`."""
+    weight = gathered[2, f]
+    recon = (
+        (1.0 - weight) * gathered[0, f]
+        + weight * gathered[1, f]
+        + offset
+        + low_slope * knees[0, f]
+        + high_slope * knees[2, f]
+    )
+    return recon - frame[f]
+
+
+@numba.njit(cache=True, fastmath=True, error_model="numpy")
+def _row_squared_error(
+    frame, gathered, knees, offset, low_slope, high_slope
+):  # pragma: no cover - compiled
+    """The squared error of one frame summed over bins, without the
+    gradient sums of :func:`_row_error` (evaluation, inference)."""
+    total = 0.0
+    for f in range(frame.shape[0]):
+        error = _bin_error(frame, gathered, knees, offset, low_slope, high_slope, f)
+        total += error * error
+    return total
+
+
 @numba.njit(cache=True, fastmath=True, error_model="numpy")
 def _row_error(
     frame, gathered, knees, offset, low_slope, high_slope, scale, residuals
@@ -434,22 +474,12 @@ def _row_error(
     total = grad_gain = grad_factor = 0.0
     grad_low_cut = grad_low_slope = grad_high_cut = grad_high_slope = 0.0
     for f in range(frame.shape[0]):
-        below = gathered[0, f]
-        above = gathered[1, f]
-        weight = gathered[2, f]
-        recon = (
-            (1.0 - weight) * below
-            + weight * above
-            + offset
-            + low_slope * knees[0, f]
-            + high_slope * knees[2, f]
-        )
-        error = recon - frame[f]
+        error = _bin_error(frame, gathered, knees, offset, low_slope, high_slope, f)
         total += error * error
         residual = scale * error
         residuals[f] = residual
         grad_gain += residual
-        grad_factor += residual * (above - below) * gathered[3, f]
+        grad_factor += residual * (gathered[1, f] - gathered[0, f]) * gathered[3, f]
         grad_low_cut += residual * knees[1, f]
         grad_low_slope += residual * knees[0, f]
         grad_high_cut += residual * knees[3, f]
@@ -501,6 +531,7 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
     n_valid = counts[b]
     scale = 2.0 / (n_valid * n_bins)
     with_input = upstream.shape[0] > 0
+    value_only = not (with_grads or with_input)
     proto_acc = np.zeros(n_bins)  # prototype gradient: lower bins
     # and upper bins of the interpolation (bin n_bins only ever gets
     # weight 0: the last bin interpolates with itself)
@@ -530,6 +561,7 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
                 last,
                 bins_per_unit,
                 SERIES_LOW <= factor_value <= SERIES_HIGH,
+                not value_only,
                 lower,
                 gathered,
             )
@@ -540,6 +572,11 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
             _row_filters(
                 unit_freqs, filters[b, t, k, 0], filters[b, t, k, 2], softplus, knees
             )
+        if value_only:
+            total += _row_squared_error(
+                feats[b, t], gathered, knees, offset, low_slope, high_slope
+            )
+            continue
         sums = _row_error(
             feats[b, t],
             gathered,
