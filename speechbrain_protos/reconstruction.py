@@ -509,7 +509,8 @@ def _pair(b, k, inputs, with_grads, grads, upstream, d_feats):  # pragma: no cov
     (:func:`_row_filters`), the gather of the interpolated prototype bins
     (:func:`_row_gather`, scalar), the error and gradient sums
     (:func:`_row_error`), then the scatter of the prototype gradient
-    (scalar).
+    (scalar). Without gradients (evaluation, inference) the positions skip
+    their slopes and the error pass is :func:`_row_squared_error`.
     """
     (
         feats,
