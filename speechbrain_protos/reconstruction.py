@@ -364,11 +364,10 @@ def _row_positions(
     """Read positions of one frame: the lower of the two prototype bins
     each output bin interpolates (``lower``, int32), the weight of the upper
     one (``gathered[2]``) and, ``with_slopes``, d position / d factor
-    (``gathered[3]``). With
-    ``series`` the log1p is an odd series in u = x / (2 + x) (relative
-    error below 1e-10 while 1 + x lies in [1/e, e]): no library call and no
-    division check, so the loop vectorises; otherwise the library's log1p
-    (any factor)."""
+    (``gathered[3]``). With ``series`` the log1p is an odd series in
+    u = x / (2 + x) (relative error below 1e-10 while 1 + x lies in
+    [1/e, e]): no library call and no division check, so the loop
+    vectorises; otherwise the library's log1p (any factor)."""
     last_bin = np.int32(c.shape[0] - 1)
     for f in range(c.shape[0]):
         shift_arg = c[f] * inverse_minus_one
