@@ -14,6 +14,7 @@ Authors
  * speechbrain-protos developers 2026
 """
 
+import gc
 import os
 import shutil
 import sys
@@ -22,6 +23,7 @@ import speechbrain as sb
 import torch.distributed as dist
 import yaml
 from hyperpyyaml import load_hyperpyyaml
+from torch.nn.parallel import DistributedDataParallel
 
 from speechbrain_protos.brain import PrototypeBrain
 from speechbrain_protos.data.dataio import dataio_prep
@@ -115,16 +117,31 @@ def run_experiment(hparams, run_opts):
         class_names=class_names,
     )
     brain.train_and_test(datasets)
-    close_distributed()
+    close_distributed(brain)
     return brain
 
 
-def close_distributed():
-    """Waits for every process, then closes the DDP process group.
+def close_distributed(brain):
+    """Waits for every process, unwraps the DDP modules, then closes the
+    process group.
 
     A process that exits while another still works (the main one writes the
-    results) can tear gloo's threads down mid-operation and abort.
+    results) can tear gloo's threads down mid-operation and abort. A DDP
+    wrapper keeps the process group (and gloo's worker threads) alive after
+    ``destroy_process_group``; freed only at interpreter exit, it can abort
+    the process ("terminate called without an active exception"), so the
+    wrappers go first.
+
+    Arguments
+    ---------
+    brain : speechbrain.core.Brain
+        The trained brain; its ``modules`` lose their DDP wrappers.
     """
-    if dist.is_available() and dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
+    if not (dist.is_available() and dist.is_initialized()):
+        return
+    dist.barrier()
+    for name, module in list(brain.modules.items()):
+        if isinstance(module, DistributedDataParallel):
+            brain.modules[name] = module.module
+    gc.collect()
+    dist.destroy_process_group()
