@@ -322,6 +322,7 @@ def read_json(path):
 
 
 def write_json(path, content):
+    """Writes ``content`` to ``path`` as indented JSON."""
     with open(path, "w", encoding="utf-8") as fout:
         json.dump(content, fout, indent=1)
 

@@ -1,8 +1,8 @@
 """Training epochs of the LibriSpeech recipe: feature cache off, on, on + bf16.
 
 Builds the recipe from its own YAML on the workplace's LibriSpeech excerpt
-(segment mode, ``--speakers`` readers), switches every transformation on
-(the curriculum's ``filters`` stage, where most of training happens), and
+(segment mode, ``--speakers`` readers) in the curriculum's ``filters``
+stage, where every transformation is on and most of training happens, and
 times ``brain.fit`` epoch by epoch (training pass, validation pass and
 checkpoint), with the recipe's DataLoader workers:
 
@@ -43,7 +43,8 @@ def parse_args(argv=None):
 
 
 def timed_epochs(args, folder, cache, precision="fp32"):
-    """Seconds of each epoch of one run; the cache's entries and bytes."""
+    """Seconds of each epoch of one run, and the numbers of training and
+    validation clips."""
     loader = {"batch_size": args.batch, "num_workers": args.workers}
     hparams, datasets, brain = build_recipe(
         args.data_folder,
@@ -60,7 +61,6 @@ def timed_epochs(args, folder, cache, precision="fp32"):
         with_checkpointer=True,
         precision=precision,
     )
-    curriculum = hparams["curriculum"]
     starts = []
     start_stage = brain.on_stage_start
 
@@ -72,7 +72,7 @@ def timed_epochs(args, folder, cache, precision="fp32"):
     brain.on_stage_start = on_stage_start
     brain.init_prototypes(datasets["train"])
     brain.fit(
-        curriculum,
+        hparams["curriculum"],
         datasets["train"],
         datasets["valid"],
         progressbar=False,
@@ -81,30 +81,34 @@ def timed_epochs(args, folder, cache, precision="fp32"):
     )
     ends = starts[1:] + [time.perf_counter()]
     seconds = [round(end - start, 2) for start, end in zip(starts, ends)]
-    files = [
-        os.path.join(root, name)
-        for root, _, names in os.walk(cache or os.devnull)
+    return seconds, len(datasets["train"]), len(datasets["valid"])
+
+
+def cache_files(folder):
+    """Number and total bytes of the ``.npy`` entries under ``folder``."""
+    sizes = [
+        os.path.getsize(os.path.join(root, name))
+        for root, _, names in os.walk(folder)
         for name in names
         if name.endswith(".npy")
     ]
-    size = sum(os.path.getsize(path) for path in files)
-    return seconds, len(files), size, len(datasets["train"]), len(datasets["valid"])
+    return len(sizes), sum(sizes)
+
+
+def later_mean(seconds):
+    """Mean seconds of the epochs after the first."""
+    return sum(seconds[1:]) / len(seconds[1:])
 
 
 def run(args):
     logging.disable(logging.INFO)
     with tempfile.TemporaryDirectory() as tmp:
-        off, _, _, n_train, n_valid = timed_epochs(args, os.path.join(tmp, "off"), None)
-        on, entries, size, _, _ = timed_epochs(
-            args, os.path.join(tmp, "on"), os.path.join(tmp, "cache")
-        )
+        cache = os.path.join(tmp, "cache")
+        off, n_train, n_valid = timed_epochs(args, os.path.join(tmp, "off"), None)
+        on, _, _ = timed_epochs(args, os.path.join(tmp, "on"), cache)
+        entries, size = cache_files(cache)
         # the cache filled above serves this run from its first epoch
-        bf16, _, _, _, _ = timed_epochs(
-            args, os.path.join(tmp, "bf16"), os.path.join(tmp, "cache"), "bf16"
-        )
-    later_off = sum(off[1:]) / len(off[1:])
-    later_on = sum(on[1:]) / len(on[1:])
-    later_bf16 = sum(bf16[1:]) / len(bf16[1:])
+        bf16, _, _ = timed_epochs(args, os.path.join(tmp, "bf16"), cache, "bf16")
     return {
         "K": args.speakers,
         "train_clips": n_train,
@@ -115,11 +119,11 @@ def run(args):
         "epoch_s_cache_off": off,
         "epoch_s_cache_on": on,
         "epoch_s_cache_on_bf16": bf16,
-        "later_epochs_s_off": round(later_off, 2),
-        "later_epochs_s_on": round(later_on, 2),
-        "later_epochs_s_on_bf16": round(later_bf16, 2),
-        "speedup_later_epochs": round(later_off / later_on, 2),
-        "speedup_later_epochs_bf16": round(later_off / later_bf16, 2),
+        "later_epochs_s_off": round(later_mean(off), 2),
+        "later_epochs_s_on": round(later_mean(on), 2),
+        "later_epochs_s_on_bf16": round(later_mean(bf16), 2),
+        "speedup_later_epochs": round(later_mean(off) / later_mean(on), 2),
+        "speedup_later_epochs_bf16": round(later_mean(off) / later_mean(bf16), 2),
         "cache_entries": entries,
         "cache_mib": round(size / 2**20, 1),
         **machine_facts(),

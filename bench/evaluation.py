@@ -39,6 +39,7 @@ class Stopwatch:
     def __init__(self, owner, name):
         self.owner, self.name = owner, name
         self.wrapped = getattr(owner, name)
+        self.had_own = name in vars(owner)  # else it comes from the class
         self.seconds = 0.0
         setattr(owner, name, self)
 
@@ -50,9 +51,9 @@ class Stopwatch:
             self.seconds += time.perf_counter() - start
 
     def restore(self):
-        if isinstance(self.owner, type(lobes)):  # a module attribute
+        if self.had_own:
             setattr(self.owner, self.name, self.wrapped)
-        else:  # an instance attribute over its class's method
+        else:
             delattr(self.owner, self.name)
 
 
@@ -108,6 +109,11 @@ def run(args):
         timed_test_pass(bf16_brain, test_set, args.batch)  # warm-up
         bf16_s, bf16_parts, _ = timed_test_pass(bf16_brain, test_set, args.batch)
         seconds = sum(entry["duration"] for entry in test_set.data.values())
+    passes = {
+        "batched": batched_parts,
+        "one_by_one": single_parts,
+        "batched_bf16": bf16_parts,
+    }
     return {
         "clips": len(test_set),
         "audio_s": round(seconds, 1),
@@ -121,15 +127,8 @@ def run(args):
         "kernel_s_batched": round(batched_parts["kernel"], 3),
         "kernel_s_one_by_one": round(single_parts["kernel"], 3),
         "parts_s": {
-            name: {pass_name: round(values[name], 3) for pass_name, values in passes}
-            for name in batched_parts
-            for passes in [
-                (
-                    ("batched", batched_parts),
-                    ("one_by_one", single_parts),
-                    ("batched_bf16", bf16_parts),
-                )
-            ]
+            part: {name: round(parts[part], 3) for name, parts in passes.items()}
+            for part in batched_parts
         },
         "same_scores": all(
             abs(batched[key] - single[key]) <= 1e-6 * max(1.0, abs(single[key]))
