@@ -3,9 +3,9 @@ PYTHON ?= python3
 VENV ?= .venv
 VENV_PYTHON := $(abspath $(VENV))/bin/python
 INSTALLED := $(VENV)/.installed
-# tinysoundfont renders the demo's notes; its pyaudio dependency (live
-# playback) does not build here and is not needed, hence --no-deps.
-TINYSOUNDFONT := tinysoundfont==0.3.7
+# The exact, tested versions every virtualenv here is built from (pip
+# constraints file; `make lock` regenerates it, docs/dependencies.md).
+LOCK := requirements/lock.txt
 
 # `make demo` options (see the README):
 DEMO_OUTPUT ?= results/demo
@@ -21,16 +21,23 @@ DEMO_ARGS := --output $(abspath $(DEMO_OUTPUT)) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) \
 	$(if $(filter 1 yes true,$(UNSUPERVISED)),--unsupervised)
 
-.PHONY: setup demo test bench accuracy clean
+.PHONY: setup demo test bench accuracy lock check-latest check-oldest clean
 
-# Create the virtualenv if missing (reused otherwise) and install the
-# package with its test and demo extras; re-install when setup.py changes.
+# Create the virtualenv if missing (reused otherwise) and install the package
+# with its test and demo extras at the locked versions; re-install when the
+# lock or pyproject.toml changes. pip, setuptools and wheel come first, so the
+# package's own build uses locked versions too (--no-build-isolation).
+# tinysoundfont renders the demo's notes; its pyaudio dependency (live
+# playback) does not build without PortAudio and is not needed: --no-deps.
+# Last, the compiled dependencies must import together.
 setup: $(INSTALLED)
 
-$(INSTALLED): setup.py
+$(INSTALLED): pyproject.toml $(LOCK)
 	test -x $(VENV_PYTHON) || $(PYTHON) -m venv $(VENV)
-	$(VENV_PYTHON) -m pip install --upgrade-strategy only-if-needed -e '.[test,demo]'
-	$(VENV_PYTHON) -m pip install --no-deps $(TINYSOUNDFONT)
+	$(VENV_PYTHON) -m pip install --quiet --constraint $(LOCK) pip setuptools wheel
+	$(VENV_PYTHON) -m pip install --constraint $(LOCK) --no-build-isolation -e '.[test,demo]'
+	$(VENV_PYTHON) -m pip install --constraint $(LOCK) --no-deps tinysoundfont
+	$(VENV_PYTHON) -m speechbrain_protos.environment
 	touch $@
 
 # The main job: render SoundFont notes, train, test, write the gallery.
@@ -40,6 +47,7 @@ demo: $(INSTALLED)
 # Unit tests, recipe tests and the library's doctests. The gallery's browser
 # test needs Debian's chromium; it is installed here when missing.
 test: $(INSTALLED)
+	$(VENV_PYTHON) -m speechbrain_protos.environment
 	sh tests/tools/apt_install.sh /usr/bin/chromedriver chromium chromium-driver || \
 		echo "the gallery's browser test will skip"
 	$(VENV_PYTHON) -m pytest
@@ -67,6 +75,19 @@ bench: $(INSTALLED)
 accuracy: $(INSTALLED)
 	sh tests/tools/apt_install.sh /usr/share/sounds/sf2/FluidR3_GM.sf2 fluid-soundfont-gm
 	$(VENV_PYTHON) bench/accuracy.py
+
+# Regenerate $(LOCK) from pyproject.toml's ranges and requirements/holds.txt.
+lock:
+	PYTHON=$(PYTHON) sh tools/lock.sh
+
+# Drift checks, outside CI: install the newest (or oldest) versions that
+# pyproject.toml allows into a throwaway virtualenv, import everything and run
+# the smoke tests (pytest -m smoke). PINS="torch==2.13.0 ..." adds pins.
+check-latest:
+	PYTHON=$(PYTHON) sh tools/check_versions.sh latest $(PINS)
+
+check-oldest:
+	PYTHON=$(PYTHON) sh tools/check_versions.sh oldest $(PINS)
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache

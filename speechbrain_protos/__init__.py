@@ -9,3 +9,9 @@ played as sound.
 """
 
 __version__ = "0.1.0"
+
+from speechbrain_protos.environment import CORE_IMPORTS, check_imports
+
+# A torch and torchaudio that do not load together fail here, in one
+# paragraph naming the versions found, rather than deep in a linker message.
+check_imports(CORE_IMPORTS)

@@ -1,0 +1,93 @@
+"""The import check: a broken torch/torchaudio pair gives one clear paragraph."""
+
+import importlib
+import subprocess
+import sys
+
+import pytest
+
+import speechbrain_protos
+from speechbrain_protos import environment
+
+pytestmark = pytest.mark.smoke
+
+LINKER_ERROR = (
+    "Could not load this library: .../torchaudio/lib/libtorchaudio.so "
+    "(undefined symbol: torch_exception_get_what_without_backtrace)"
+)
+
+
+class _BrokenTorchaudio:
+    """An import hook that fails torchaudio as its linker does."""
+
+    def find_spec(self, name, path=None, target=None):
+        if name == "torchaudio" or name.startswith("torchaudio."):
+            raise OSError(LINKER_ERROR)
+        return None
+
+
+@pytest.fixture
+def broken_torchaudio(monkeypatch):
+    """`import torchaudio` fails as it does beside a torch it was not built for."""
+    for name in list(sys.modules):
+        if name == "torchaudio" or name.startswith("torchaudio."):
+            monkeypatch.delitem(sys.modules, name)
+    monkeypatch.setattr(sys, "meta_path", [_BrokenTorchaudio(), *sys.meta_path])
+
+
+def test_import_with_a_broken_torchaudio_names_the_versions_found(
+    broken_torchaudio, monkeypatch
+):
+    """Re-importing the package raises one paragraph, not a linker traceback."""
+    for name in list(sys.modules):
+        if name == "speechbrain_protos" or name.startswith("speechbrain_protos."):
+            monkeypatch.delitem(sys.modules, name)
+    # The fresh import defines its own DependencyError class.
+    with pytest.raises(ImportError) as caught:
+        importlib.import_module("speechbrain_protos")
+    assert type(caught.value).__name__ == "DependencyError"
+    message = str(caught.value)
+    assert "\n" not in message, "one paragraph"
+    assert message.startswith("speechbrain-protos cannot import torchaudio (OSError")
+    assert "torch_exception_get_what_without_backtrace" in message
+    versions = environment.found_versions(["torch", "torchaudio"])
+    assert f"torch {versions['torch']}" in message
+    assert f"torchaudio {versions['torchaudio']}" in message
+    assert "make clean setup" in message
+    assert "requirements/lock.txt" in message
+    # The ranges come from the installed package's metadata (pyproject.toml).
+    for requirement in environment.declared_ranges(["torch", "torchaudio"]).values():
+        assert requirement in message
+    # No chained linker traceback: the paragraph says it all.
+    assert caught.value.__cause__ is None and caught.value.__suppress_context__
+
+
+def test_declared_ranges_are_pyproject_s():
+    """The ranges quoted to the user are the installed package's own."""
+    ranges = environment.declared_ranges(["torch", "torchaudio", "numba"])
+    assert set(ranges) == {"torch", "torchaudio", "numba"}
+    for name, requirement in ranges.items():
+        assert requirement.startswith(name) and ">=" in requirement, requirement
+
+
+def test_check_imports_passes_and_reports_a_missing_module():
+    """Working modules pass; a missing one is named with what was found."""
+    environment.check_imports(environment.COMPILED_IMPORTS)
+    with pytest.raises(environment.DependencyError, match="cannot import no_such_mod"):
+        environment.check_imports(["torch", "no_such_mod"])
+
+
+def test_command_line_check_succeeds_and_prints_versions():
+    """`python -m speechbrain_protos.environment` (make test's first step)."""
+    result = subprocess.run(
+        [sys.executable, "-m", "speechbrain_protos.environment"],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    for name, version in environment.found_versions(
+        environment.COMPILED_IMPORTS
+    ).items():
+        assert f"{name} {version}" in result.stderr
+    assert speechbrain_protos.__version__
