@@ -35,6 +35,7 @@ def libri_args(root, out, epochs=8, curriculum=None):
     return args
 
 
+@pytest.mark.smoke
 def test_supervised_segment_mode(librispeech_root, tmp_path):
     process = run_recipe(
         "librispeech", "librispeech.yaml", libri_args(librispeech_root, tmp_path)

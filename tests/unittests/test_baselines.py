@@ -93,6 +93,7 @@ def test_kmeans_recovers_separated_clusters():
     )
 
 
+@pytest.mark.smoke
 def test_ecapa_classifier_scores_are_cosines_and_train():
     torch.manual_seed(0)
     model = EcapaClassifier(32, 3, channels=[16, 16, 16, 16, 48], lin_neurons=8)

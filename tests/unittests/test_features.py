@@ -8,6 +8,9 @@ import torch
 
 from speechbrain_protos.features import LogMel, hz_to_mel
 
+# Part of the smoke subset of make check-latest and make check-oldest.
+pytestmark = pytest.mark.smoke
+
 SOL = dict(sample_rate=44100, n_fft=2048, hop_length=512, n_mels=128)
 LIBRI = dict(sample_rate=16000, n_fft=1024, hop_length=512, n_mels=128)
 

@@ -56,6 +56,7 @@ def speech(librispeech_flac):
 
 
 # ---- Loading ---------------------------------------------------------------
+@pytest.mark.smoke
 def test_loaded_weights_are_the_saved_ones(tmp_path):
     folder, model = make_model_folder(tmp_path / "m")
     loaded = PrototypeClassifier.from_hparams(source=folder).mods.model
@@ -123,6 +124,7 @@ def test_bad_prototype_classes_fail(model_folder):
 
 
 # ---- EncoderClassifier's interface ---------------------------------------------
+@pytest.mark.smoke
 def test_classify_batch_has_encoder_classifiers_shapes(classifier, speech):
     wavs = torch.from_numpy(np.stack([speech, speech[::-1].copy()]))
     lens = torch.tensor([1.0, 0.5])
@@ -291,6 +293,7 @@ def test_empty_and_nan_audio_are_named(classifier, tmp_path):
 
 
 # ---- Prototypes you can hear ---------------------------------------------------
+@pytest.mark.smoke
 def test_render_prototype(classifier, tmp_path):
     path = str(tmp_path / "flute.wav")
     wav, rate = classifier.render_prototype("flute", duration_s=1.0, path=path)
@@ -365,6 +368,7 @@ def test_explain_file_ranks_prototypes(classifier, speech, tmp_path):
 
 
 # ---- Using the lobe elsewhere ---------------------------------------------------
+@pytest.mark.smoke
 def test_pretrained_lobe_in_another_yaml(model_folder, tmp_path):
     """The documented way: a Pretrainer with a path to model.ckpt."""
     text = textwrap.dedent(

@@ -6,6 +6,9 @@ import torch
 from speechbrain_protos.lobes import PrototypeReconstructor, reflect_pad_frames
 from speechbrain_protos.losses import PrototypeObjective
 
+# Part of the smoke subset of make check-latest and make check-oldest.
+pytestmark = pytest.mark.smoke
+
 TINY = dict(n_mels=32, start_dim=4, n_pools=2)
 
 

@@ -15,6 +15,9 @@ from speechbrain_protos.losses import (
     supervised_loss,
 )
 
+# Part of the smoke subset of make check-latest and make check-oldest.
+pytestmark = pytest.mark.smoke
+
 ERRORS = torch.tensor([[1.0, 2.0, 3.0], [2.0, 1.0, 1.0]])
 TARGETS = torch.tensor([0, 2])
 

@@ -12,6 +12,9 @@ from speechbrain_protos.reconstruction import (
 )
 from speechbrain_protos.transforms import SpectralTransforms, TransformParams
 
+# Part of the smoke subset of make check-latest and make check-oldest.
+pytestmark = pytest.mark.smoke
+
 BACKENDS = ["numba", "torch"]
 ACTIVE_SETS = [
     (),
@@ -118,8 +121,19 @@ def test_pitch_factors_inside_and_outside_the_log1p_series_range(warp):
         feats, prototypes, params, transforms, counts, upstream, backend="numba"
     )
     torch.testing.assert_close(fused[0], reference[0], rtol=1e-9, atol=1e-12)
-    for grad, ref in zip(fused[1], reference[1]):
+    *grads, factor_grad = fused[1]
+    *reference_grads, reference_factor_grad = reference[1]
+    for grad, ref in zip(grads, reference_grads):
         torch.testing.assert_close(grad, ref, rtol=1e-7, atol=1e-10)
+    # At a factor of exactly 1 every position lands on a bin, where linear
+    # interpolation has a kink: the left and right derivatives differ (0.095
+    # and -0.119 at one frame here), and which one autograd returns is a
+    # convention of the ops (torch 2.11's reference agreed with the kernel,
+    # torch 2.14's does not). Compare the factor gradient off the kink.
+    smooth = factor != 1.0
+    torch.testing.assert_close(
+        factor_grad[smooth], reference_factor_grad[smooth], rtol=1e-7, atol=1e-10
+    )
 
 
 @pytest.mark.parametrize("backend", BACKENDS)

@@ -16,6 +16,9 @@ from speechbrain_protos.transforms import (
     pitch_shift,
 )
 
+# Part of the smoke subset of make check-latest and make check-oldest.
+pytestmark = pytest.mark.smoke
+
 F = 128
 
 
