@@ -37,7 +37,7 @@ $(INSTALLED): pyproject.toml $(LOCK)
 	$(VENV_PYTHON) -m pip install --quiet --constraint $(LOCK) pip setuptools wheel
 	$(VENV_PYTHON) -m pip install --constraint $(LOCK) --no-build-isolation -e '.[test,demo]'
 	$(VENV_PYTHON) -m pip install --constraint $(LOCK) --no-deps tinysoundfont
-	$(VENV_PYTHON) -m speechbrain_protos.environment
+	$(VENV_PYTHON) -m speechbrain_protos check
 	touch $@
 
 # The main job: render SoundFont notes, train, test, write the gallery.
@@ -47,7 +47,7 @@ demo: $(INSTALLED)
 # Unit tests, recipe tests and the library's doctests. The gallery's browser
 # test needs Debian's chromium; it is installed here when missing.
 test: $(INSTALLED)
-	$(VENV_PYTHON) -m speechbrain_protos.environment
+	$(VENV_PYTHON) -m speechbrain_protos check
 	sh tests/tools/apt_install.sh /usr/bin/chromedriver chromium chromium-driver || \
 		echo "the gallery's browser test will skip"
 	$(VENV_PYTHON) -m pytest

@@ -9,6 +9,8 @@ Commands::
                                              timbre transfer)
     explain MODEL_DIR FILE --out PNG         how the model explains a file
     gallery MODEL_DIR --out DIR              HTML page to see and hear a model
+    check                                    torch, torchaudio, SpeechBrain and
+                                             numba import together: versions
 
 ``<command> --help`` tells more. Results go to stdout, one line each;
 errors are one line on stderr, with exit code 1.
@@ -24,6 +26,7 @@ import os
 import sys
 
 from speechbrain_protos.audio import AudioFileError
+from speechbrain_protos.environment import DependencyError
 
 
 def _out(line):
@@ -114,6 +117,13 @@ def cmd_gallery(args):
     _out(report["index"])
 
 
+def cmd_check(args):
+    from speechbrain_protos.environment import COMPILED_IMPORTS, check_imports, describe
+
+    check_imports(COMPILED_IMPORTS)
+    _out(f"dependencies import: {describe()}")
+
+
 def build_parser():
     """The argument parser of every command."""
     parser = argparse.ArgumentParser(
@@ -125,7 +135,7 @@ def build_parser():
     def command(name, function, help_text):
         sub = commands.add_parser(name, help=help_text, description=help_text)
         sub.set_defaults(function=function)
-        if name != "export":
+        if name not in ("export", "check"):
             sub.add_argument("model", help="model folder (written by export)")
             sub.add_argument("--device", default="cpu", help="cpu (default) or cuda:0")
         return sub
@@ -172,6 +182,8 @@ def build_parser():
     sub.add_argument("--examples", nargs="+", help="files to reconstruct")
     sub.add_argument("--duration", type=float, default=2.0, help="prototype seconds")
     sub.add_argument("--seed", type=int, default=0, help="Griffin-Lim seed")
+
+    command("check", cmd_check, "check that the compiled dependencies import")
     return parser
 
 
@@ -181,7 +193,13 @@ def main(argv=None):
     logging.basicConfig(level=logging.WARNING, format="%(name)s - %(message)s")
     try:
         args.function(args)
-    except (FileNotFoundError, FileExistsError, AudioFileError, ValueError) as error:
+    except (
+        FileNotFoundError,
+        FileExistsError,
+        AudioFileError,
+        ValueError,
+        DependencyError,
+    ) as error:
         sys.stderr.write(f"error: {error}\n")
         return 1
     return 0

@@ -7,8 +7,8 @@ pair fails deep inside an import with a linker message; this module turns that
 into one paragraph that names the versions found and the way out.
 
 ``import speechbrain_protos`` checks torch and torchaudio (the pair every
-module needs). ``python -m speechbrain_protos.environment`` checks every
-compiled dependency and is the first step of ``make test``.
+module needs). ``python -m speechbrain_protos check`` checks every compiled
+dependency and is the first step of ``make test``.
 
 Example
 -------
@@ -20,16 +20,13 @@ Example
 
 import importlib
 import importlib.metadata
-import logging
 import re
 import sys
-
-logger = logging.getLogger(__name__)
 
 DISTRIBUTION = "speechbrain-protos"
 # Imported by `import speechbrain_protos`: every module needs them.
 CORE_IMPORTS = ("torch", "torchaudio")
-# Checked by `python -m speechbrain_protos.environment` (make setup, make test).
+# Checked by `python -m speechbrain_protos check` (make setup, make test).
 COMPILED_IMPORTS = ("torch", "torchaudio", "speechbrain", "numba")
 
 
@@ -163,20 +160,15 @@ def check_imports(names=COMPILED_IMPORTS):
             raise DependencyError(explain_failure(name, error, names)) from None
 
 
-def main():
-    """Check every compiled dependency; exit 1 with the paragraph on failure."""
-    logging.basicConfig(level=logging.INFO, format="%(message)s")
-    try:
-        check_imports(COMPILED_IMPORTS)
-    except DependencyError as error:
-        print(error, file=sys.stderr)
-        return 1
+def describe():
+    """One line: the version of each compiled dependency and of Python.
+
+    Example
+    -------
+    >>> describe().startswith("torch ")
+    True
+    """
     found = ", ".join(
         f"{key} {value}" for key, value in found_versions(COMPILED_IMPORTS).items()
     )
-    logger.info("dependencies import: %s (Python %s)", found, sys.version.split()[0])
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    return f"{found} (Python {sys.version.split()[0]})"

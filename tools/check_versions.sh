@@ -4,11 +4,14 @@
 #
 #   sh tools/check_versions.sh latest|oldest [PIN ...]
 #
-# latest: pip resolves the newest versions the ranges allow, ignoring any
-#         pip constraint set for this machine (PIP_CONSTRAINT is emptied).
+# latest: pip resolves the newest versions the ranges allow.
 # oldest: uv resolves the oldest version of every direct dependency the
 #         ranges allow (--resolution lowest-direct); pip installs that set.
 # PINs ("torch==2.13.0") are added as constraints, to try one release.
+#
+# pip's configuration files are not read (PIP_CONFIG_FILE=/dev/null): a
+# machine-wide constraint there would hide the newest releases. Environment
+# variables still apply (PIP_INDEX_URL for a mirror, say).
 #
 # Everything goes into a throwaway virtualenv (deleted afterwards, the
 # checkout's .venv is not touched). It prints the versions it got, checks
@@ -30,7 +33,7 @@ venv="$work/venv"
 : > "$work/pins.txt"
 for pin in "$@"; do echo "$pin" >> "$work/pins.txt"; done
 
-export PIP_CONSTRAINT=""
+export PIP_CONFIG_FILE=/dev/null
 "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
 case "$mode" in
 latest)
@@ -57,7 +60,7 @@ echo "== $mode: versions installed"
 "$venv/bin/python" -m pip list --format=freeze | grep -i -E \
     '^(torch|torchaudio|speechbrain|numba|llvmlite|numpy|scipy|hyperpyyaml|soundfile|matplotlib|pytest)=='
 echo "== import check"
-"$venv/bin/python" -m speechbrain_protos.environment
+"$venv/bin/python" -m speechbrain_protos check
 echo "== every module imports"
 "$venv/bin/python" - <<'EOF'
 import importlib

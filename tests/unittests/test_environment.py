@@ -6,7 +6,6 @@ import sys
 
 import pytest
 
-import speechbrain_protos
 from speechbrain_protos import environment
 
 pytestmark = pytest.mark.smoke
@@ -78,16 +77,32 @@ def test_check_imports_passes_and_reports_a_missing_module():
 
 
 def test_command_line_check_succeeds_and_prints_versions():
-    """`python -m speechbrain_protos.environment` (make test's first step)."""
+    """`python -m speechbrain_protos check` (make test's first step)."""
     result = subprocess.run(
-        [sys.executable, "-m", "speechbrain_protos.environment"],
+        [sys.executable, "-m", "speechbrain_protos", "check"],
         capture_output=True,
         text=True,
         check=False,
     )
     assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("dependencies import: ")
     for name, version in environment.found_versions(
         environment.COMPILED_IMPORTS
     ).items():
-        assert f"{name} {version}" in result.stderr
-    assert speechbrain_protos.__version__
+        assert f"{name} {version}" in result.stdout
+    assert "RuntimeWarning" not in result.stderr
+
+
+def test_command_line_check_names_a_broken_dependency(monkeypatch, capsys):
+    """A dependency that fails is one line on stderr and exit code 1."""
+    from speechbrain_protos.__main__ import main
+
+    monkeypatch.setattr(
+        environment, "COMPILED_IMPORTS", ("torch", "numba", "no_such_module_here")
+    )
+    assert main(["check"]) == 1
+    error = capsys.readouterr().err
+    assert error.startswith(
+        "error: speechbrain-protos cannot import no_such_module_here"
+    )
+    assert error.count("\n") == 1
