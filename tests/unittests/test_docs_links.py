@@ -7,7 +7,7 @@ import pathlib
 import re
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[2]
-README_MAX_LINES = 160
+README_MAX_LINES = 155
 EXTERNAL = ("http:", "https:", "mailto:")
 LINK = re.compile(r"!?\[[^\]]*\]\(\s*([^)\s]+)(?:\s+\"[^\"]*\")?\s*\)")
 HEADING = re.compile(r"^#{1,6}\s+(.*?)\s*#*\s*$")
@@ -39,7 +39,7 @@ def prose_lines(path):
     Yields
     ------
     tuple of (int, str)
-        The 1-based line number and the line, inline code spans blanked.
+        The 1-based line number and the line.
     """
     fence = None
     for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
@@ -49,7 +49,7 @@ def prose_lines(path):
         elif fence is not None and stripped.startswith(fence):
             fence = None
         elif fence is None:
-            yield number, CODE_SPAN.sub("code", line)
+            yield number, line
 
 
 def slug(heading):
@@ -111,7 +111,7 @@ def broken_links(path):
     """
     broken = []
     for number, line in prose_lines(path):
-        for target in LINK.findall(line):
+        for target in LINK.findall(CODE_SPAN.sub("code", line)):
             if target.lower().startswith(EXTERNAL):
                 continue
             file_part, _, anchor = target.partition("#")
