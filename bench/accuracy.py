@@ -194,8 +194,9 @@ def prepare_dataset(name, spec, work):
 
 
 def find_shared_data():
-    """The workplace's folder of real recordings: ``$SB_PROTOS_SHARED_DATA``,
-    else ``shared/data`` beside the checkout or one of its parents."""
+    """The folder of real recordings (the LibriSpeech excerpt, FSDD):
+    ``$SB_PROTOS_SHARED_DATA``, else ``shared/data`` beside the checkout or one
+    of its parents."""
     candidates = (
         [os.environ[SHARED_DATA_ENV]] if os.environ.get(SHARED_DATA_ENV) else []
     )

@@ -1,6 +1,6 @@
 """Training epochs of the LibriSpeech recipe: feature cache off, on, on + bf16.
 
-Builds the recipe from its own YAML on the workplace's LibriSpeech excerpt
+Builds the recipe from its own YAML on the LibriSpeech excerpt the tests use
 (segment mode, ``--speakers`` readers) in the curriculum's ``filters``
 stage, where every transformation is on and most of training happens, and
 times ``brain.fit`` epoch by epoch (training pass, validation pass and

@@ -1,7 +1,7 @@
 """Test-set pass of the LibriSpeech recipe: batched with masks vs one by one.
 
 Prepares the recipe's manifests from a LibriSpeech folder (default: the
-workplace's excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
+tests' LibriSpeech excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
 segment mode), builds the recipe's ``PrototypeBrain`` from its own YAML
 (untrained: speed does not depend on the weights), and times
 ``brain.evaluate`` on the test set twice (the pass over the clips; the

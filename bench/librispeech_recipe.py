@@ -1,7 +1,7 @@
 """The LibriSpeech recipe, built in process for the benches that time it.
 
 Prepares the recipe's manifests from a LibriSpeech folder (default: the
-workplace's excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
+tests' LibriSpeech excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
 segment mode), then builds the recipe's datasets and its ``PrototypeBrain``
 from its own YAML, as ``train.py`` does.
 """

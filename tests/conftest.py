@@ -10,7 +10,7 @@ DATA_ENV = "SB_PROTOS_SHARED_DATA"
 
 
 def find_shared_data():
-    """The workplace's folder of real recordings (see shared/data/README.md).
+    """The folder of real recordings: the LibriSpeech excerpt and FSDD.
 
     Looked for in ``$SB_PROTOS_SHARED_DATA``, then in ``shared/data`` next to
     the checkout or next to any of its parents, then in ``/work/shared/data``.

@@ -8,7 +8,7 @@ JSON manifests (label = speaker id). Two ways to split:
 * ``utterance`` (the paper): each speaker's utterances are shuffled (seeded)
   and shared 70/10/20 between train, valid and test.
 * ``segment``: for corpora with few utterances per speaker (such as the
-  one-utterance-per-speaker excerpt in the workplace's ``shared/data``):
+  one-utterance-per-speaker excerpt the tests use, in ``shared/data``):
   each utterance is split *by position* (its first 70% for training, the
   next 10% for validation, the last 20% for test) and each part is cut into
   segments of ``segment_seconds``, so no stretch of audio is in two splits.
