@@ -9,9 +9,12 @@
 #         ranges allow (--resolution lowest-direct); pip installs that set.
 # PINs ("torch==2.13.0") are added as constraints, to try one release.
 #
-# pip's configuration files are not read (PIP_CONFIG_FILE=/dev/null): a
-# machine-wide constraint there would hide the newest releases. Environment
-# variables still apply (PIP_INDEX_URL for a mirror, say).
+# pip reads no configuration file (PIP_CONFIG_FILE=/dev/null), where a
+# machine-wide constraint would hide the newest releases, and no local wheel
+# folder or extra index (PIP_FIND_LINKS, PIP_EXTRA_INDEX_URL), which may hold
+# builds that differ from the index's: a CPU-only torch 2.13.0+cpu there
+# satisfies torch==2.13.0, and PyPI's torchaudio cannot load beside it.
+# PIP_INDEX_URL still applies, for a mirror.
 #
 # Everything goes into a throwaway virtualenv (deleted afterwards, the
 # checkout's .venv is not touched). It prints the versions it got, checks
@@ -34,6 +37,7 @@ venv="$work/venv"
 for pin in "$@"; do echo "$pin" >> "$work/pins.txt"; done
 
 export PIP_CONFIG_FILE=/dev/null
+unset PIP_FIND_LINKS PIP_EXTRA_INDEX_URL
 "$venv/bin/python" -m pip install --quiet --upgrade pip setuptools wheel
 case "$mode" in
 latest)
