@@ -26,7 +26,12 @@ import os
 import sys
 
 from speechbrain_protos.audio import AudioFileError
-from speechbrain_protos.environment import DependencyError
+from speechbrain_protos.environment import (
+    COMPILED_IMPORTS,
+    DependencyError,
+    check_imports,
+    describe,
+)
 
 
 def _out(line):
@@ -118,8 +123,6 @@ def cmd_gallery(args):
 
 
 def cmd_check(args):
-    from speechbrain_protos.environment import COMPILED_IMPORTS, check_imports, describe
-
     check_imports(COMPILED_IMPORTS)
     _out(f"dependencies import: {describe()}")
 

@@ -95,12 +95,12 @@ def test_command_line_check_succeeds_and_prints_versions():
 
 def test_command_line_check_names_a_broken_dependency(monkeypatch, capsys):
     """A dependency that fails is one line on stderr and exit code 1."""
-    from speechbrain_protos.__main__ import main
+    from speechbrain_protos import __main__ as cli
 
     monkeypatch.setattr(
-        environment, "COMPILED_IMPORTS", ("torch", "numba", "no_such_module_here")
+        cli, "COMPILED_IMPORTS", ("torch", "numba", "no_such_module_here")
     )
-    assert main(["check"]) == 1
+    assert cli.main(["check"]) == 1
     error = capsys.readouterr().err
     assert error.startswith(
         "error: speechbrain-protos cannot import no_such_module_here"
