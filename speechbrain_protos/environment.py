@@ -61,6 +61,11 @@ def found_versions(names):
     return versions
 
 
+def _version_list(names):
+    """``"torch 2.14.1, torchaudio 2.11.1"``: each name with its version."""
+    return ", ".join(f"{key} {value}" for key, value in found_versions(names).items())
+
+
 def declared_ranges(names):
     """The version ranges this package declares for ``names``.
 
@@ -115,8 +120,7 @@ def explain_failure(name, error, names=COMPILED_IMPORTS):
     >>> text.startswith("speechbrain-protos cannot import torchaudio")
     True
     """
-    reason = str(error).strip().splitlines()[0] if str(error).strip() else ""
-    found = ", ".join(f"{key} {value}" for key, value in found_versions(names).items())
+    reason = next(iter(str(error).strip().splitlines()), "")
     ranges = declared_ranges(names)
     wanted = (
         "; this package needs " + ", ".join(ranges.values())
@@ -125,7 +129,7 @@ def explain_failure(name, error, names=COMPILED_IMPORTS):
     )
     return (
         f"speechbrain-protos cannot import {name} "
-        f"({type(error).__name__}: {reason}). Found: {found}{wanted}. "
+        f"({type(error).__name__}: {reason}). Found: {_version_list(names)}{wanted}. "
         "torch, torchaudio and numba ship compiled libraries that load only "
         "beside matching releases (torchaudio 2.11.1 needs torch 2.13 or "
         "newer, although its metadata accepts 2.11), so pip can install a "
@@ -168,7 +172,4 @@ def describe():
     >>> describe().startswith("torch ")
     True
     """
-    found = ", ".join(
-        f"{key} {value}" for key, value in found_versions(COMPILED_IMPORTS).items()
-    )
-    return f"{found} (Python {sys.version.split()[0]})"
+    return f"{_version_list(COMPILED_IMPORTS)} (Python {sys.version.split()[0]})"

@@ -25,12 +25,17 @@ class _BrokenTorchaudio:
         return None
 
 
+def forget(monkeypatch, package):
+    """Drop a package and its submodules from sys.modules for one test."""
+    for name in list(sys.modules):
+        if name == package or name.startswith(package + "."):
+            monkeypatch.delitem(sys.modules, name)
+
+
 @pytest.fixture
 def broken_torchaudio(monkeypatch):
     """`import torchaudio` fails as it does beside a torch it was not built for."""
-    for name in list(sys.modules):
-        if name == "torchaudio" or name.startswith("torchaudio."):
-            monkeypatch.delitem(sys.modules, name)
+    forget(monkeypatch, "torchaudio")
     monkeypatch.setattr(sys, "meta_path", [_BrokenTorchaudio(), *sys.meta_path])
 
 
@@ -38,9 +43,7 @@ def test_import_with_a_broken_torchaudio_names_the_versions_found(
     broken_torchaudio, monkeypatch
 ):
     """Re-importing the package raises one paragraph, not a linker traceback."""
-    for name in list(sys.modules):
-        if name == "speechbrain_protos" or name.startswith("speechbrain_protos."):
-            monkeypatch.delitem(sys.modules, name)
+    forget(monkeypatch, "speechbrain_protos")
     # The fresh import defines its own DependencyError class.
     with pytest.raises(ImportError) as caught:
         importlib.import_module("speechbrain_protos")
