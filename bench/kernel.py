@@ -6,7 +6,7 @@ pitch, hinge filters, the recipes' defaults), and reports elements
 (B * T * K * F) per second next to a bound: the cores' peak fp32 FLOP/s
 divided by the work counted per element.
 
-Work per element, counted from ``reconstruction._pair`` (one op = one add,
+Work per element, counted from ``kernels.numba_errors._pair`` (one op = one add,
 multiply, compare or select; a division counts 1 too):
 
 * value: pitch position (1 multiply, a float64 log1p, 1 multiply-add, 2

@@ -35,6 +35,9 @@ from speechbrain_protos.features import HTK_MEL_FACTOR, mel_bin_centers
 FILTER_SHAPES = ("hinge", "softplus")
 PITCH_WARPS = ("mel", "linear")
 SOFTPLUS_SHARPNESS = 10.0  # beta of the authors' soft knee
+# beyond sharpness * distance > this, the soft knee is the identity (torch's
+# softplus default; the kernels copy the rule)
+SOFTPLUS_THRESHOLD = 20.0
 FILTER_SPAN = 2.0  # the filter reaches `slope` half a band from its cutoff
 
 
@@ -199,7 +202,9 @@ def _hinge(distance, shape):
     if shape == "hinge":
         return torch.relu(distance)
     if shape == "softplus":
-        return torch.nn.functional.softplus(distance, beta=SOFTPLUS_SHARPNESS)
+        return torch.nn.functional.softplus(
+            distance, beta=SOFTPLUS_SHARPNESS, threshold=SOFTPLUS_THRESHOLD
+        )
     raise ValueError(f"filter shape must be one of {FILTER_SHAPES}; got {shape!r}")
 
 
