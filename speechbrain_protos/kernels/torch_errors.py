@@ -126,7 +126,6 @@ def _chunk_terms(
     return out
 
 
-
 def chunks(n_protos, batch, n_frames, n_bins):
     """Prototype ranges whose chunk stays under CHUNK_ELEMENTS elements.
 

@@ -1,4 +1,9 @@
-"""The fused reconstruction error is held to the reference path."""
+"""The fused reconstruction error is held to the reference path.
+
+Every backend: numba (CPU), torch (any device) and triton, which runs on
+CUDA where there is a device and otherwise under Triton's interpreter (the
+repository's conftest.py switches it on), on CPU tensors.
+"""
 
 import itertools
 import math
@@ -6,6 +11,7 @@ import math
 import pytest
 import torch
 
+from speechbrain_protos.kernels import triton_available
 from speechbrain_protos.reconstruction import (
     reconstruct_chosen,
     reconstruction_errors,
@@ -15,7 +21,12 @@ from speechbrain_protos.transforms import SpectralTransforms, TransformParams
 # Part of the smoke subset of make check-latest and make check-oldest.
 pytestmark = pytest.mark.smoke
 
-BACKENDS = ["numba", "torch"]
+NEEDS_TRITON = pytest.mark.skipif(
+    not triton_available(), reason="triton is not installed on this platform"
+)
+BACKENDS = ["numba", "torch", pytest.param("triton", marks=NEEDS_TRITON)]
+# The Triton kernel computes in float32: float64 gradcheck is for the others.
+FLOAT64_BACKENDS = ["numba", "torch"]
 ACTIVE_SETS = [
     (),
     ("gain",),
@@ -59,9 +70,28 @@ def make_inputs(
     return feats, prototypes, params, torch.tensor(counts)
 
 
+def kernel_device(backend):
+    """Where a backend's test runs: triton on CUDA when there is a device."""
+    if backend == "triton" and torch.cuda.is_available():
+        return torch.device("cuda")
+    return torch.device("cpu")
+
+
+def on_kernel_device(backend, feats, prototypes, params):
+    """Features, prototypes and parameters moved to the backend's device."""
+    device = kernel_device(backend)
+    moved = (None if p is None else p.to(device) for p in params)
+    return feats.to(device), prototypes.to(device), TransformParams(*moved)
+
+
 def errors_and_grads(feats, prototypes, params, transforms, counts, upstream, **kwargs):
+    """Errors and the gradients of ``(errors * upstream).sum()`` with respect
+    to features, prototypes and every active parameter, on the backend's
+    device, returned on the CPU."""
+    device = kernel_device(kwargs.get("backend"))
+    upstream = upstream.to(device)
     leaves = [feats, prototypes] + [p for p in params if p is not None]
-    leaves = [leaf.detach().requires_grad_() for leaf in leaves]
+    leaves = [leaf.detach().to(device).requires_grad_() for leaf in leaves]
     rest = iter(leaves[2:])
     leaf_params = TransformParams(
         *(next(rest) if p is not None else None for p in params)
@@ -70,7 +100,7 @@ def errors_and_grads(feats, prototypes, params, transforms, counts, upstream, **
         leaves[0], leaves[1], leaf_params, transforms, counts, **kwargs
     )
     grads = torch.autograd.grad((errors * upstream).sum(), leaves)
-    return errors.detach(), grads
+    return errors.detach().cpu(), [grad.cpu() for grad in grads]
 
 
 @pytest.mark.parametrize("backend", BACKENDS)
@@ -160,7 +190,7 @@ def test_fused_matches_reference_for_every_variant(backend, warp, shape):
         )
 
 
-@pytest.mark.parametrize("backend", BACKENDS)
+@pytest.mark.parametrize("backend", FLOAT64_BACKENDS)
 @pytest.mark.parametrize("filter_shape", ["hinge", "softplus"])
 def test_gradcheck_float64(backend, filter_shape):
     transforms = SpectralTransforms(8, 16000, filter_shape=filter_shape)
@@ -189,19 +219,29 @@ def test_no_grad_path_gives_the_same_errors(backend):
     )
     with torch.no_grad():
         fused = reconstruction_errors(
-            feats, prototypes, params, transforms, counts, backend=backend
+            *on_kernel_device(backend, feats, prototypes, params),
+            transforms,
+            counts,
+            backend=backend,
         )
-    torch.testing.assert_close(fused, reference, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(fused.cpu(), reference, rtol=1e-5, atol=1e-7)
 
 
-@pytest.mark.parametrize(
-    "impl, backend", [("reference", None), ("fused", "numba"), ("fused", "torch")]
-)
+IMPLEMENTATIONS = [
+    ("reference", None),
+    ("fused", "numba"),
+    ("fused", "torch"),
+    pytest.param("fused", "triton", marks=NEEDS_TRITON),
+]
+
+
+@pytest.mark.parametrize("impl, backend", IMPLEMENTATIONS)
 def test_padded_frames_do_not_count(impl, backend):
     transforms = SpectralTransforms(16, 16000)
     feats, prototypes, params, counts = make_inputs(
         *SHAPES[0], ("gain", "pitch", "filters")
     )
+    feats, prototypes, params = on_kernel_device(backend, feats, prototypes, params)
     before = reconstruction_errors(
         feats, prototypes, params, transforms, counts, impl=impl, backend=backend
     )
@@ -247,9 +287,7 @@ def test_unknown_impl_or_backend_raises():
         )
 
 
-@pytest.mark.parametrize(
-    "impl, backend", [("reference", None), ("fused", "numba"), ("fused", "torch")]
-)
+@pytest.mark.parametrize("impl, backend", IMPLEMENTATIONS)
 def test_half_precision_inputs_give_float32_errors_and_gradients(impl, backend):
     """Under autocast (``--precision=bf16``) the networks' bf16 outputs are
     taken up to float32: the errors equal the float32 errors of the same
@@ -274,7 +312,7 @@ def test_half_precision_inputs_give_float32_errors_and_gradients(impl, backend):
         impl=impl,
         backend=backend,
     )
-    with torch.autocast("cpu", dtype=torch.bfloat16):
+    with torch.autocast(kernel_device(backend).type, dtype=torch.bfloat16):
         errors, grads = errors_and_grads(
             feats,
             prototypes,
