@@ -18,9 +18,12 @@ the per-frame parameters in, and per-(frame, prototype) sums out:
   Without pitch each bin feeds itself: a register accumulator, added once
   at the end. With pitch each output bin feeds the two prototype bins it
   read, and several output bins read the same prototype bin wherever the
-  shift stretches the spectrum: that scatter is an ``atomic_add``. (An
-  atomic-free per-tile reduction would need the positions' monotonicity and
-  a segmented scan; not built, since no GPU has measured the atomics yet.)
+  shift stretches the spectrum: that scatter is an ``atomic_add``, two per
+  element, relaxed (plain sums, no ordering). An atomic-free per-tile
+  reduction is possible because positions grow with f (a per-row
+  histogram of the lower bins, prefix sums of the residuals and gathers at
+  the histogram's prefix counts); it is not built, since no GPU has
+  measured whether the atomics cost more than it would.
 * ``INPUT_GRAD``: ``-sum_k upstream[b, k] r[b, t, k, f]`` added into
   ``dL/dx[b, t]``.
 
@@ -192,7 +195,9 @@ def errors_program(
         residual = scale * error
         if INPUT_GRAD:
             pulled = tl.sum(pull[:, None] * residual, axis=0)
-            tl.atomic_add(d_feats + frame * n_bins + fs, -pulled, mask=f_ok)
+            tl.atomic_add(
+                d_feats + frame * n_bins + fs, -pulled, mask=f_ok, sem="relaxed"
+            )
         if WITH_GRADS:
             if USE_GAIN:
                 tl.store(d_gain + per_frame, tl.sum(residual, axis=1), mask=k_ok)
@@ -209,9 +214,14 @@ def errors_program(
                 tl.store(d_factor + per_frame, pitch_grad, mask=k_ok)
                 grad_rows = d_prototypes + (b * n_protos + ks[:, None]) * n_bins
                 tl.atomic_add(
-                    grad_rows + lower, residual * (1.0 - weight), mask=tile_ok
+                    grad_rows + lower,
+                    residual * (1.0 - weight),
+                    mask=tile_ok,
+                    sem="relaxed",
                 )
-                tl.atomic_add(grad_rows + upper, residual * weight, mask=tile_ok)
+                tl.atomic_add(
+                    grad_rows + upper, residual * weight, mask=tile_ok, sem="relaxed"
+                )
             else:
                 table_grad += residual
             if USE_FILTERS:
@@ -226,8 +236,10 @@ def errors_program(
                 tl.store(outputs + 3, tl.sum(residual * high_knee, axis=1), mask=k_ok)
     if first < n_valid:
         mean = total / (n_valid * n_bins).to(tl.float32)
-        tl.atomic_add(errors + b * n_protos + ks, mean, mask=k_ok)
+        tl.atomic_add(errors + b * n_protos + ks, mean, mask=k_ok, sem="relaxed")
         if WITH_GRADS:
             if not USE_PITCH:
                 grad_rows = d_prototypes + (b * n_protos + ks[:, None]) * n_bins
-                tl.atomic_add(grad_rows + fs[None, :], table_grad, mask=tile_ok)
+                tl.atomic_add(
+                    grad_rows + fs[None, :], table_grad, mask=tile_ok, sem="relaxed"
+                )
