@@ -96,13 +96,9 @@ def _chunk_terms(
     if factor is not None:
         inside = (raw >= 0) & (raw <= n_bins - 1)
         slope_of_position = (
-            -constants.bins_per_unit
-            * c
-            / (factor.pow(2).unsqueeze(-1) * denominator)
+            -constants.bins_per_unit * c / (factor.pow(2).unsqueeze(-1) * denominator)
         ) * inside
-        out["factor"] = (
-            residual * (above - below) * slope_of_position
-        ).sum(-1)
+        out["factor"] = (residual * (above - below) * slope_of_position).sum(-1)
         flat = (batch, n_protos, n_frames * n_bins)
 
         def to_flat(tensor):
