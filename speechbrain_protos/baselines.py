@@ -36,7 +36,7 @@ from speechbrain.nnet.losses import AdditiveAngularMargin, LogSoftmaxWrapper
 from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
-from speechbrain_protos.brain import TestedCheckpointMixin
+from speechbrain_protos.brain import DeviceMixin, TestedCheckpointMixin
 from speechbrain_protos.data.dataio import batch_features
 from speechbrain_protos.lengths import frame_counts, frame_mask
 from speechbrain_protos.metrics import (
@@ -350,7 +350,7 @@ def kmeans(points, n_clusters, generator, iterations=100):
     return centroids.float()
 
 
-class _BaselineBrain(TestedCheckpointMixin, sb.Brain):
+class _BaselineBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
     """What the baselines share: an epoch loop with a best-checkpoint key,
     OA/AA counts per stage, and the test report of the prototype models.
 
@@ -406,7 +406,7 @@ class _BaselineBrain(TestedCheckpointMixin, sb.Brain):
 
     def features(self, batch, stage):
         """Log-mels of a batch (augmented in training) and relative lengths."""
-        batch = batch.to(self.device)
+        batch = self.to_device(batch)
         feats, lens = batch_features(batch, self.modules.compute_features)
         if stage == sb.Stage.TRAIN and self.hparams.augmentation is not None:
             feats = self.hparams.augmentation(feats)
@@ -418,7 +418,9 @@ class _BaselineBrain(TestedCheckpointMixin, sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh counters."""
-        self.counts = AssignmentCounts(len(self.class_names), self.n_outputs())
+        self.counts = AssignmentCounts(
+            len(self.class_names), self.n_outputs(), self.device
+        )
 
     def stage_stats(self, stage, stage_loss):
         """Loss, OA and AA of a finished stage."""
@@ -512,7 +514,8 @@ class ClassifierBrain(_BaselineBrain):
         """The loss; also counts predictions."""
         targets = batch.label_encoded.data.reshape(-1)
         predicted = predictions.argmax(dim=1)
-        self.counts.append(targets, predicted, torch.zeros(len(targets)))
+        no_errors = torch.zeros_like(targets, dtype=torch.float)
+        self.counts.append(targets, predicted, no_errors)
         return self.hparams.compute_cost(predictions, targets)
 
 

@@ -21,7 +21,8 @@ usual hooks it:
   ``model_config.json`` (what :mod:`speechbrain_protos.export` needs);
 * runs under ``torchrun`` on CPU (gloo) as well as on GPUs: training
   statistics are summed over processes so every process takes the same
-  curriculum and reassignment decisions.
+  curriculum and reassignment decisions (see :class:`DeviceMixin` for
+  BatchNorm under DDP, pinned memory and asynchronous copies).
 
 Required hyperparameters (YAML keys): ``objective``, ``curriculum``,
 ``augmentation`` (may be null), ``train_logger``, ``lr``, ``beta_lr_scale``,
@@ -134,7 +135,45 @@ class TestedCheckpointMixin:
                 self.test_checkpoint_path = str(checkpoint.path)
 
 
-class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
+class DeviceMixin:
+    """What every Brain of this package does about devices.
+
+    * Training and evaluation loaders pin their batches by default when the
+      Brain runs on CUDA (a ``pin_memory`` in the loader options wins), and
+      :meth:`to_device` copies batches without blocking, so the copy of a
+      batch overlaps the work already queued on the GPU.
+    * Under DDP on GPUs, SpeechBrain turns every BatchNorm into a
+      SyncBatchNorm: statistics over the global batch, as one process with
+      that batch would compute them, and the same running statistics on
+      every process. SyncBatchNorm has no CPU kernel, so under DDP on CPU
+      (gloo) the modules keep BatchNorm: statistics of each process's own
+      batch, running statistics broadcast from process 0 by DDP.
+    """
+
+    def to_device(self, batch):
+        """The batch on the Brain's device (copied asynchronously when its
+        memory is pinned)."""
+        return batch.to(self.device, non_blocking=True)
+
+    def make_dataloader(self, dataset, stage, ckpt_prefix="dataloader-", **kwargs):
+        """As :meth:`speechbrain.core.Brain.make_dataloader`; ``pin_memory``
+        defaults to True on CUDA."""
+        kwargs.setdefault("pin_memory", self.device_type == "cuda")
+        return super().make_dataloader(dataset, stage, ckpt_prefix, **kwargs)
+
+    def _wrap_distributed(self):
+        """DDP without SyncBatchNorm on CPU (it only runs on GPUs)."""
+        if self.distributed_launch and self.device_type == "cpu":
+            for name, module in self.modules.items():
+                if any(p.requires_grad for p in module.parameters()):
+                    self.modules[name] = torch.nn.parallel.DistributedDataParallel(
+                        module, find_unused_parameters=self.find_unused_parameters
+                    )
+            return
+        super()._wrap_distributed()
+
+
+class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
     """Brain for playable-prototype models; see the module docstring.
 
     Arguments
@@ -367,23 +406,12 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
             optimizer.zero_grad(set_to_none=True)
         self.optimizer_step += 1
 
-    def _wrap_distributed(self):
-        """DDP without SyncBatchNorm on CPU (it only runs on GPUs)."""
-        if self.distributed_launch and torch.device(self.device).type == "cpu":
-            for name, module in self.modules.items():
-                if any(p.requires_grad for p in module.parameters()):
-                    self.modules[name] = torch.nn.parallel.DistributedDataParallel(
-                        module, find_unused_parameters=self.find_unused_parameters
-                    )
-            return
-        super()._wrap_distributed()
-
     # ------------------------------------------------------------------
     # Forward and objectives
     # ------------------------------------------------------------------
     def compute_forward(self, batch, stage):
         """Features, augmentation (train only), then the error matrix."""
-        batch = batch.to(self.device)
+        batch = self.to_device(batch)
         feats, lens = batch_features(batch, self.modules.compute_features)
         if stage == sb.Stage.TRAIN and self.hparams.augmentation is not None:
             feats = self.hparams.augmentation(feats)
@@ -433,7 +461,9 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
 
     def on_stage_start(self, stage, epoch=None):
         """Fresh counters; at train start, the curriculum's transforms."""
-        self.counts = AssignmentCounts(len(self.class_names), self.model.n_prototypes)
+        self.counts = AssignmentCounts(
+            len(self.class_names), self.model.n_prototypes, self.device
+        )
         if stage == sb.Stage.TRAIN:
             self.model.active_transforms = self.curriculum.active_transforms
 
@@ -456,7 +486,7 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
             self._end_test(stage_loss)
 
     def _end_train_stage(self, stage_loss, epoch):
-        self.counts.merge_across_processes(self.device)
+        self.counts.merge_across_processes()
         self.train_loss = self._mean_across_processes(stage_loss)
         if self.supervised:
             mapping = self._identity_mapping()
@@ -576,7 +606,9 @@ class PrototypeBrain(TestedCheckpointMixin, sb.Brain):
         loader = self.make_dataloader(
             dataset, stage=sb.Stage.TEST, ckpt_prefix=None, **dict(loader_kwargs or {})
         )
-        counts = AssignmentCounts(len(self.class_names), self.model.n_prototypes)
+        counts = AssignmentCounts(
+            len(self.class_names), self.model.n_prototypes, self.device
+        )
         self.modules.eval()
         for batch in tqdm(loader, desc="naming clusters", disable=self.noprogressbar):
             errors, _ = self.compute_forward(batch, sb.Stage.TEST)

@@ -422,7 +422,11 @@ class LogMel(torch.nn.Module):
         Undo the compression, invert the mel filterbank with non-negative
         updates (:func:`invert_mel_filterbank`), then run Griffin-Lim with
         momentum from a random phase drawn with ``seed``: the same features
-        and seed always give the same samples.
+        and seed always give the same samples on a given device (the phase
+        comes from that device's generator).
+
+        The work runs where the front end lives (a GPU for a model on one);
+        ``feats`` may be on any device and the waveforms come back on it.
 
         Arguments
         ---------
@@ -449,9 +453,10 @@ class LogMel(torch.nn.Module):
             )
         if not torch.isfinite(feats).all():
             raise ValueError("features to invert contain NaN or inf values")
-        mel_power = expand(feats.transpose(1, 2).to(torch.float64))
+        filterbank = self.mel_scale.fb
+        mel_power = expand(feats.transpose(1, 2).to(filterbank.device, torch.float64))
         linear_power = invert_mel_filterbank(
-            mel_power, self.mel_scale.fb, self.inversion_iterations
+            mel_power, filterbank, self.inversion_iterations
         )
         window = self.spectrogram.window.to(torch.float64)
         rng_devices = [linear_power.device] if linear_power.is_cuda else []
@@ -469,5 +474,5 @@ class LogMel(torch.nn.Module):
                 length=n_samples,
                 rand_init=True,
             )
-        wavs = wavs.to(self.spectrogram.window.dtype)
+        wavs = wavs.to(feats.device, self.spectrogram.window.dtype)
         return wavs[0] if single else wavs

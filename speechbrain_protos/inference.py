@@ -51,7 +51,7 @@ class ModelFolderError(FileNotFoundError):
 
 class Reconstruction(NamedTuple):
     """A clip rebuilt from one prototype (see
-    :meth:`PrototypeClassifier.reconstruct_file`)."""
+    :meth:`PrototypeClassifier.reconstruct_file`); every tensor on the CPU."""
 
     waveform: torch.Tensor  # [1, samples] at sample_rate
     sample_rate: int
@@ -278,7 +278,7 @@ class PrototypeClassifier(Pretrained):
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
         if wav_lens is None:
-            wav_lens = torch.ones(wavs.shape[0])
+            wav_lens = torch.ones(wavs.shape[0], device=self.device)
         wavs = wavs.to(self.device).float()
         wav_lens = wav_lens.to(self.device)
         if wavs.shape[1] < self.min_samples():
@@ -503,7 +503,8 @@ class PrototypeClassifier(Pretrained):
         Returns
         -------
         waveform : torch.Tensor
-            ``[1, samples]`` float32.
+            ``[1, samples]`` float32, on the CPU (the work runs on the
+            model's device).
         sample_rate : int
             The model's rate.
         """
@@ -519,9 +520,9 @@ class PrototypeClassifier(Pretrained):
         audible = model.prototypes.masked_fill(
             logmel.bin_frequencies().to(model.prototypes.device) < INFRASOUND_HZ, 0.0
         )
-        frame = model.typical_prototypes(pitch, audible)[index].cpu()
+        frame = model.typical_prototypes(pitch, audible)[index]
         frames = frame.expand(1, n_frames, -1).contiguous()
-        wave = logmel.inverse(frames, n_samples=n_samples, seed=seed)[0]
+        wave = logmel.inverse(frames, n_samples=n_samples, seed=seed)[0].cpu()
         wave = wave * envelope(n_samples, self.sample_rate)
         peak = wave.abs().max()
         if not torch.isfinite(peak) or peak == 0:
@@ -578,7 +579,7 @@ class PrototypeClassifier(Pretrained):
                 model.prototypes, params, choice, model.transforms, chunk_feats.shape[1]
             )
             waves.append(
-                logmel.inverse(recon.cpu(), n_samples=chunk.numel(), seed=seed)[0]
+                logmel.inverse(recon, n_samples=chunk.numel(), seed=seed)[0].cpu()
             )
             feats.append(chunk_feats[0].cpu())
             recons.append(recon[0].cpu())

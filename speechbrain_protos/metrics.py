@@ -95,12 +95,17 @@ def class_accuracy(counts, confusion):
 class AssignmentCounts:
     """Accumulates which prototype each clip chose, and its error.
 
+    The sums stay on ``device`` (the model's), so adding a batch never waits
+    for a GPU; :attr:`counts` and :meth:`summarize` read them back.
+
     Arguments
     ---------
     n_classes : int
         Number of classes.
     n_prototypes : int
         Number of prototypes K.
+    device : str or torch.device
+        Where the batches' tensors live.
 
     Example
     -------
@@ -112,49 +117,60 @@ class AssignmentCounts:
     (66.67, 75.0, 3.0)
     """
 
-    def __init__(self, n_classes, n_prototypes):
-        self.counts = torch.zeros(n_classes, n_prototypes, dtype=torch.long)
-        self.rec_sum = torch.zeros((), dtype=torch.float64)
-        self.n_clips = torch.zeros((), dtype=torch.long)
+    def __init__(self, n_classes, n_prototypes, device="cpu"):
+        self._counts = torch.zeros(
+            n_classes, n_prototypes, dtype=torch.long, device=device
+        )
+        self._rec_sum = torch.zeros((), dtype=torch.float64, device=device)
+        self.n_clips = 0
 
     def append(self, targets, choices, rec_errors):
         """Adds a batch: classes ``[B]``, chosen prototypes ``[B]`` and the
-        reconstruction errors of those choices ``[B]``."""
-        targets = targets.detach().reshape(-1).cpu().long()
-        choices = choices.detach().reshape(-1).cpu().long()
-        flat = targets * self.counts.shape[1] + choices
-        self.counts += torch.bincount(flat, minlength=self.counts.numel()).view_as(
-            self.counts
-        )
-        self.rec_sum += rec_errors.detach().double().sum().cpu()
+        reconstruction errors of those choices ``[B]``.
+
+        No host synchronisation: ``index_add_`` instead of ``bincount``
+        (which reads the largest index back on CUDA), no ``.cpu()``.
+        """
+        device = self._counts.device
+        targets = targets.detach().reshape(-1).to(device, torch.long)
+        choices = choices.detach().reshape(-1).to(device, torch.long)
+        flat = targets * self._counts.shape[1] + choices
+        self._counts.view(-1).index_add_(0, flat, torch.ones_like(flat))
+        self._rec_sum += rec_errors.detach().to(device, torch.float64).sum()
         self.n_clips += targets.numel()
 
-    def merge_across_processes(self, device="cpu"):
+    @property
+    def counts(self):
+        """``[n_classes, K]`` clips of each class per chosen prototype (CPU)."""
+        return self._counts.cpu()
+
+    def merge_across_processes(self):
         """Sums the counts of every DDP process (no-op when not distributed).
 
-        ``device`` is where the reduction runs (CUDA for the NCCL backend).
+        The sums are reduced where they live (CUDA for the NCCL backend).
         """
         if not (dist.is_available() and dist.is_initialized()):
             return
-        for name in ("counts", "rec_sum", "n_clips"):
-            tensor = getattr(self, name).to(device)
+        n_clips = torch.tensor(self.n_clips, device=self._counts.device)
+        for tensor in (self._counts, self._rec_sum, n_clips):
             dist.all_reduce(tensor)
-            setattr(self, name, tensor.cpu())
+        self.n_clips = int(n_clips)
 
     def prototype_counts(self):
-        """How many clips chose each prototype, ``[K]``."""
+        """How many clips chose each prototype, ``[K]`` (CPU)."""
         return self.counts.sum(dim=0)
 
     def summarize(self, mapping):
         """OA, AA (percent) and L_rec (10^3 x MSE) under a mapping."""
-        confusion = confusion_matrix(self.counts, mapping)
-        per_class = class_accuracy(self.counts, confusion)
-        total = max(int(self.n_clips), 1)
+        counts = self.counts
+        confusion = confusion_matrix(counts, mapping)
+        per_class = class_accuracy(counts, confusion)
+        total = max(self.n_clips, 1)
         present = ~per_class.isnan()
         return {
             "OA": 100.0 * float(confusion.diagonal().sum()) / total,
             "AA": float(per_class[present].mean()) if present.any() else 0.0,
-            "L_rec": REC_UNIT * float(self.rec_sum) / total,
+            "L_rec": REC_UNIT * float(self._rec_sum) / total,
         }
 
 

@@ -1,9 +1,10 @@
-"""Shared fixtures: where the real recordings for tests live."""
+"""Shared fixtures: where the real recordings for tests live, a process group."""
 
 import os
 import pathlib
 
 import pytest
+import torch.distributed as dist
 
 REPO_ROOT = pathlib.Path(__file__).resolve().parents[1]
 DATA_ENV = "SB_PROTOS_SHARED_DATA"
@@ -42,3 +43,14 @@ def librispeech_flac(shared_data):
     path = shared_data / "LibriSpeech/train-clean-100/103/1240/103-1240-0000.flac"
     assert path.is_file(), f"expected the LibriSpeech excerpt at {path}"
     return path
+
+
+@pytest.fixture
+def one_process_group(tmp_path):
+    """A gloo process group of one process, as ``torchrun`` would start."""
+    dist.init_process_group(
+        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
+    )
+    yield
+    if dist.is_initialized():
+        dist.destroy_process_group()

@@ -1,14 +1,19 @@
-"""PrototypeBrain pieces: optimizer groups, clipping, lrs, recipe YAMLs."""
+"""PrototypeBrain pieces: optimizer groups, clipping, lrs, devices, recipe YAMLs."""
 
 import pathlib
 
 import pytest
+import speechbrain as sb
 import torch
 import yaml
 from hyperpyyaml import load_hyperpyyaml
+from speechbrain.dataio.batch import PaddedBatch
+from torch.nn.parallel import DistributedDataParallel
 
+from speechbrain_protos.baselines import ClassifierBrain, TemporalConvClassifier
 from speechbrain_protos.brain import PrototypeBrain
 from speechbrain_protos.curriculum import Curriculum
+from speechbrain_protos.experiment import close_distributed
 from speechbrain_protos.features import LogMel
 from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.losses import PrototypeObjective
@@ -23,7 +28,9 @@ RECIPE_YAMLS = sorted(
 )
 
 
-def make_brain(tmp_path, mode="supervised", stages=("raw", "gain"), **overrides):
+def make_brain(
+    tmp_path, mode="supervised", stages=("raw", "gain"), run_opts=None, **overrides
+):
     hparams = {
         "objective": PrototypeObjective(mode),
         "curriculum": Curriculum(list(stages), limit=10, max_epochs=1),
@@ -50,9 +57,47 @@ def make_brain(tmp_path, mode="supervised", stages=("raw", "gain"), **overrides)
         modules=modules,
         opt_class=torch.optim.AdamW,
         hparams=hparams,
-        run_opts={"device": "cpu", "max_grad_norm": 1.0},
+        run_opts={"device": "cpu", "max_grad_norm": 1.0, **(run_opts or {})},
         class_names=["a", "b"],
     )
+
+
+def make_classifier_brain(tmp_path, run_opts=None):
+    """A baseline Brain (the direct classifier, with BatchNorm)."""
+    hparams = {
+        "epoch_counter": None,
+        "train_logger": None,
+        "augmentation": None,
+        "dataloader_options": {},
+        "test_dataloader_options": {},
+        "output_folder": str(tmp_path),
+        "compute_cost": torch.nn.functional.cross_entropy,
+    }
+    modules = {
+        "compute_features": LogMel(
+            sample_rate=16000, n_fft=256, hop_length=128, n_mels=32
+        ),
+        "model": TemporalConvClassifier(32, 2),
+    }
+    return ClassifierBrain(
+        modules=modules,
+        opt_class=torch.optim.AdamW,
+        hparams=hparams,
+        run_opts={"device": "cpu", **(run_opts or {})},
+        class_names=["a", "b"],
+    )
+
+
+def labelled_batch(n_clips=2, samples=4000):
+    return PaddedBatch(
+        [
+            {"sig": torch.rand(samples) - 0.5, "label_encoded": torch.tensor([k % 2])}
+            for k in range(n_clips)
+        ]
+    )
+
+
+CUDA = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
 
 
 def test_parameter_groups(tmp_path):
@@ -170,3 +215,106 @@ def test_demo_overrides_apply_to_both_sol_recipes(recipe, tmp_path):
     assert hparams["curriculum"].max_epochs == overrides["curriculum"]["max_epochs"]
     assert hparams["model"].beta.item() == pytest.approx(1000.0)
     assert hparams["lr"] == overrides["lr"]
+
+
+# ---- Devices -------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "device, precision",
+    [
+        ("cpu", "fp32"),
+        pytest.param("cuda:0", "fp32", marks=CUDA),
+        pytest.param("cuda:0", "fp16", marks=CUDA),
+    ],
+)
+def test_a_training_step_on_each_device(tmp_path, device, precision):
+    """One fit_batch, every transform on: fp16 goes through the GradScaler."""
+    brain = make_brain(
+        tmp_path,
+        stages=("gain", "pitch", "filters"),
+        run_opts={"device": device, "precision": precision},
+    )
+    brain.curriculum.stage_index = 2
+    brain.on_fit_start()
+    brain.on_stage_start(sb.Stage.TRAIN, epoch=1)
+    brain.modules.train()
+    before = brain.model.prototypes.detach().clone()
+    scale = brain.scaler.get_scale()
+    loss = brain.fit_batch(labelled_batch())
+    assert torch.isfinite(loss) and brain.optimizer_step == 1
+    assert brain.scaler.is_enabled() == (precision == "fp16")
+    assert brain.counts.n_clips == 2 and int(brain.counts.counts.sum()) == 2
+    stepped = not torch.equal(brain.model.prototypes, before)
+    # A fp16 step skipped for overflowing gradients lowers the scale instead.
+    assert stepped or brain.scaler.get_scale() < scale
+
+
+@CUDA
+@pytest.mark.parametrize("mode", ["supervised", "unsupervised"])
+def test_objectives_never_wait_for_the_gpu(tmp_path, mode):
+    brain = make_brain(tmp_path, mode=mode, run_opts={"device": "cuda:0"})
+    brain.on_stage_start(sb.Stage.TRAIN, epoch=1)
+    batch = brain.to_device(labelled_batch(n_clips=3))
+    errors = torch.rand(3, 2, device="cuda", requires_grad=True)
+    beta = torch.tensor(1.0, device="cuda")
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        loss = brain.compute_objectives((errors, beta), batch, sb.Stage.TRAIN)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert loss.device.type == "cuda" and brain.counts.n_clips == 3
+
+
+def test_batches_go_to_the_device_without_blocking(tmp_path, monkeypatch):
+    brain = make_brain(tmp_path)
+    calls = []
+    original = PaddedBatch.to
+
+    def spy(batch, *args, **kwargs):
+        calls.append(kwargs)
+        return original(batch, *args, **kwargs)
+
+    monkeypatch.setattr(PaddedBatch, "to", spy)
+    brain.compute_forward(labelled_batch(), sb.Stage.VALID)
+    assert calls == [{"non_blocking": True}]
+
+
+def test_loaders_pin_memory_by_default_on_cuda_only(tmp_path):
+    brain = make_brain(tmp_path)
+    data = [{"sig": torch.zeros(4000), "label_encoded": torch.tensor([0])}]
+
+    def pinned(**kwargs):
+        return brain.make_dataloader(
+            data, sb.Stage.TRAIN, ckpt_prefix=None, collate_fn=PaddedBatch, **kwargs
+        ).pin_memory
+
+    assert not pinned()
+    brain.device_type = "cuda"  # as on a GPU
+    assert pinned() and not pinned(pin_memory=False)
+
+
+@pytest.mark.parametrize(
+    "device, synced", [("cpu", False), pytest.param("cuda:0", True, marks=CUDA)]
+)
+@pytest.mark.parametrize("make", [make_brain, make_classifier_brain])
+def test_ddp_syncs_batchnorm_on_gpus_only(
+    tmp_path, one_process_group, make, device, synced
+):
+    """SyncBatchNorm has no CPU kernel: under DDP on CPU the BatchNorms stay."""
+    brain = make(tmp_path, run_opts={"device": device, "distributed_backend": "gloo"})
+    brain.distributed_launch = True  # as under torchrun
+    brain._wrap_distributed()
+    try:
+        assert isinstance(brain.modules.model, DistributedDataParallel)
+        norms = [
+            type(module)
+            for module in brain.modules.model.modules()
+            if isinstance(module, torch.nn.modules.batchnorm._BatchNorm)
+        ]
+        assert norms and all(
+            (norm is torch.nn.SyncBatchNorm) == synced for norm in norms
+        )
+        brain.modules.train()
+        scores = brain.compute_forward(labelled_batch(), sb.Stage.TRAIN)
+        scores[0].sum().backward()
+    finally:
+        close_distributed(brain)

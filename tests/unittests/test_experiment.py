@@ -4,22 +4,11 @@ import gc
 import types
 import weakref
 
-import pytest
 import torch
 import torch.distributed as dist
 from torch.nn.parallel import DistributedDataParallel
 
 from speechbrain_protos.experiment import close_distributed
-
-
-@pytest.fixture
-def one_process_group(tmp_path):
-    dist.init_process_group(
-        "gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1
-    )
-    yield
-    if dist.is_initialized():
-        dist.destroy_process_group()
 
 
 def test_close_unwraps_ddp_and_frees_it_before_the_group_goes(one_process_group):

@@ -114,6 +114,19 @@ def test_inverse_is_deterministic_per_seed():
     assert torch.equal(single, first[0])
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_inverse_runs_on_the_front_ends_device_and_answers_on_the_inputs():
+    logmel = LogMel(**LIBRI).cuda()
+    feats = logmel(torch.rand(1, 8000, device="cuda") - 0.5)
+    on_gpu = logmel.inverse(feats, seed=3)
+    from_cpu = logmel.inverse(feats.cpu(), seed=3)
+    assert on_gpu.device.type == "cuda" and from_cpu.device.type == "cpu"
+    assert torch.equal(from_cpu, on_gpu.cpu())  # the same work, on the GPU
+    on_cpu = LogMel(**LIBRI).inverse(feats, seed=3)  # a CPU front end
+    assert on_cpu.device.type == "cuda" and on_cpu.shape == on_gpu.shape
+    assert torch.isfinite(on_cpu).all()
+
+
 @pytest.mark.parametrize(
     "wavs, lengths, message",
     [

@@ -367,6 +367,39 @@ def test_explain_file_ranks_prototypes(classifier, speech, tmp_path):
     assert report["reconstruction"].prototype == report["prototype"]
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_listen_and_explain_on_a_gpu(model_folder, classifier, speech, tmp_path):
+    """render, reconstruct, explain and gallery with the model on CUDA: the
+    same decisions and reconstructions as on the CPU, audio back on the CPU."""
+    from speechbrain_protos.gallery import write_gallery
+
+    gpu = PrototypeClassifier.from_hparams(
+        source=model_folder, run_opts={"device": "cuda:0"}
+    )
+    assert gpu.mods.model.prototypes.is_cuda
+    wav, rate = gpu.render_prototype("flute", duration_s=1.0)
+    assert wav.device.type == "cpu" and wav.shape == (1, RATE) and rate == RATE
+    assert float(wav.abs().max()) == pytest.approx(1.0)
+    again, _ = gpu.render_prototype(1, duration_s=1.0)
+    assert torch.allclose(wav, again, atol=1e-6)  # same seed, same device
+    path = str(tmp_path / "clip.wav")
+    soundfile.write(path, speech, RATE, subtype="FLOAT")
+    on_gpu, on_cpu = gpu.reconstruct_file(path), classifier.reconstruct_file(path)
+    assert on_gpu.prototype == on_cpu.prototype
+    assert on_gpu.waveform.device.type == "cpu"
+    assert on_gpu.waveform.shape == on_cpu.waveform.shape
+    assert torch.isfinite(on_gpu.waveform).all()
+    # cuDNN convolutions may run in TF32: close, not equal.
+    assert torch.allclose(on_gpu.errors, on_cpu.errors, rtol=1e-2)
+    assert torch.allclose(on_gpu.reconstruction, on_cpu.reconstruction, atol=1e-2)
+    report = gpu.explain_file(path, out=str(tmp_path / "why.png"), top=3)
+    assert report["prototype"] == on_cpu.prototype
+    gallery = write_gallery(
+        gpu, str(tmp_path / "gallery"), [(path, CLASSES[0])], seconds=0.3
+    )
+    assert os.path.isfile(gallery["index"]) and len(gallery["prototypes"]) == 3
+
+
 # ---- Using the lobe elsewhere ---------------------------------------------------
 @pytest.mark.smoke
 def test_pretrained_lobe_in_another_yaml(model_folder, tmp_path):

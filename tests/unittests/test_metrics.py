@@ -54,6 +54,29 @@ def test_merge_is_a_no_op_without_distributed():
     assert stats.prototype_counts().tolist() == [1, 0]
 
 
+def test_append_copies_nothing_to_the_host():
+    """Sums stay where the batches are: meta tensors (no data) go through."""
+    stats = AssignmentCounts(2, 3, device="meta")
+    labels = torch.zeros(4, dtype=torch.long, device="meta")
+    stats.append(labels, labels, torch.zeros(4, device="meta"))
+    assert stats.n_clips == 4
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_append_never_waits_for_the_gpu():
+    stats = AssignmentCounts(2, 3, device="cuda")
+    targets = torch.tensor([0, 1, 1], device="cuda")
+    choices = torch.tensor([2, 0, 0], device="cuda")
+    errors = torch.tensor([0.001, 0.002, 0.003], device="cuda")
+    torch.cuda.set_sync_debug_mode("error")
+    try:
+        stats.append(targets, choices, errors)
+    finally:
+        torch.cuda.set_sync_debug_mode("default")
+    assert stats.counts.tolist() == [[0, 0, 1], [2, 0, 0]]
+    assert stats.summarize(torch.tensor([1, 0, 0]))["L_rec"] == pytest.approx(2.0)
+
+
 def test_confusion_files(tmp_path):
     csv_path, png_path = write_confusion_matrix(
         torch.tensor([[2, 1], [0, 3]]), ["Strings/Viola", "Winds/Flute"], tmp_path

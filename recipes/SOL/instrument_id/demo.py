@@ -132,7 +132,7 @@ def main(argv=None):
     brain = run_experiment(hparams, run_opts)
     model_folder = export_model(output, os.path.join(output, "model"), overwrite=True)
     classifier = PrototypeClassifier.from_hparams(
-        source=model_folder, run_opts={"device": "cpu"}
+        source=model_folder, run_opts={"device": brain.device}
     )
     gallery = write_gallery(
         classifier, os.path.join(output, "gallery"), labelled_test_notes(hparams)
