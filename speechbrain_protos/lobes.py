@@ -611,7 +611,10 @@ class PrototypeReconstructor(nn.Module):
         transformations of the clips it reconstructs best."""
         selected = params.select(choice)
         log_factor = None if selected.factor is None else selected.factor.log()
-        used = torch.bincount(choice, minlength=self.n_prototypes)
+        # No boolean indexing and no bincount: on a GPU each would wait for
+        # the device (a data-dependent shape, a read of the largest index).
+        used = torch.zeros(self.n_prototypes, device=choice.device)
+        used.index_add_(0, choice, torch.ones_like(choice, dtype=used.dtype))
         seen = used > 0
         for values, buffer in (
             (selected.gain, self.typical_gain),
@@ -625,8 +628,10 @@ class PrototypeReconstructor(nn.Module):
             valid = valid.view(*valid.shape, *[1] * (values.dim() - 2))
             clip_means = (values * valid).sum(dim=1) / valid.sum(dim=1)
             sums = torch.zeros_like(buffer).index_add_(0, choice, clip_means.to(buffer))
-            means = sums[seen] / used[seen].view(-1, *[1] * (buffer.dim() - 1))
-            buffer[seen] += self.typical_momentum * (means - buffer[seen])
+            shape = (-1, *[1] * (buffer.dim() - 1))
+            means = sums / used.clamp(min=1).view(shape).to(buffer)
+            step = torch.where(seen.view(shape), means - buffer, 0.0)
+            buffer += self.typical_momentum * step
 
     def typical_params(self, n_frames, pitch=1.0, gain=0.0):
         """Each prototype's running-mean transformations held over time.

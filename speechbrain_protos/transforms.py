@@ -372,6 +372,10 @@ class SpectralTransforms(torch.nn.Module):
             bin_coords = unit_freqs
         self.register_buffer("bin_coords", bin_coords, persistent=False)
         self.register_buffer("unit_freqs", unit_freqs, persistent=False)
+        # The fused kernels' warp constants, computed here on the CPU: from a
+        # buffer on a GPU, the spacing would be a host sync on every forward.
+        warp_c, self.bins_per_unit = pitch_warp_constants(bin_coords)
+        self.register_buffer("warp_c", warp_c, persistent=False)
 
     def forward(self, spectrum, params):
         """Applies gain, pitch, low and high filters in that order (eq. 5).

@@ -28,8 +28,6 @@ from typing import NamedTuple, Optional
 
 import torch
 
-from speechbrain_protos.transforms import pitch_warp_constants
-
 BACKENDS = ("numba", "torch", "triton")
 ENVIRONMENT_VARIABLE = "SPEECHBRAIN_PROTOS_KERNEL"
 logger = logging.getLogger(__name__)
@@ -37,7 +35,8 @@ _announced = set()
 
 
 class KernelConstants:
-    """Per-bin constants of the transforms on one device.
+    """Per-bin constants of the transforms on one device (c_f and the
+    scale of :func:`speechbrain_protos.transforms.pitch_warp_constants`).
 
     Arguments
     ---------
@@ -57,8 +56,8 @@ class KernelConstants:
     """
 
     def __init__(self, transforms, dtype, device):
-        c, self.bins_per_unit = pitch_warp_constants(transforms.bin_coords)
-        self.c = c.to(device)
+        self.bins_per_unit = transforms.bins_per_unit
+        self.c = transforms.warp_c.to(device)
         self.unit_freqs = transforms.unit_freqs.to(device, dtype)
         self.softplus = transforms.filter_shape == "softplus"
 
