@@ -21,7 +21,7 @@ DEMO_ARGS := --output $(abspath $(DEMO_OUTPUT)) \
 	$(if $(EPOCHS),--epochs $(EPOCHS)) \
 	$(if $(filter 1 yes true,$(UNSUPERVISED)),--unsupervised)
 
-.PHONY: setup demo test bench accuracy lock check-latest check-oldest clean
+.PHONY: setup demo test bench bench-gpu accuracy lock check-latest check-oldest clean
 
 # Create the virtualenv if missing (reused otherwise) and install the package
 # with its test and demo extras at the locked versions; re-install when the
@@ -68,6 +68,17 @@ bench: $(INSTALLED)
 	$(VENV_PYTHON) bench/evaluation.py --speakers 128 --batch 32 --json
 	$(VENV_PYTHON) bench/epoch.py --speakers 128 --epochs 3 --json
 	$(VENV_PYTHON) bench/inference.py --K 128 --seconds 10 --batch 32 --json
+
+# The GPU benches (bench/gpu.sh, bench/README.md "On a GPU"): training step,
+# kernel, inference against ECAPA-TDNN and two bf16 epochs of the LibriSpeech
+# recipe on CUDA, one JSON line each, in under 6 minutes; refuses to run
+# without CUDA. No virtualenv is built (a GPU machine may have no network):
+# it runs .venv/bin/python if there is one, else python3 (or PYTHON=...).
+# OUT=FILE (or a folder) also writes the lines there; GPU_ARGS=--dry-run
+# tries the script on the CPU at tiny shapes.
+GPU_ARGS ?=
+bench-gpu:
+	bash bench/gpu.sh $(GPU_ARGS)
 
 # The paper's three tables on our data, against the baselines (bench/accuracy.py,
 # budgets in bench/accuracy.yaml): writes results/table{1,2,3}_*.md. Finished

@@ -16,9 +16,15 @@ Reports each epoch's seconds and the mean of the epochs after the first,
 the speedups on those of the cache and of the cache with bf16, and the
 cache's size on disk. Prints one JSON line with ``--json``.
 
+``--runs`` picks some of those runs (``off``, ``on``, ``on_bf16``, and
+``off_bf16``: the recipe as it is, no cache, with ``--precision=bf16``);
+``--device`` runs them on another device (``cuda``); the fused kernel's
+backend is the device's default or ``SPEECHBRAIN_PROTOS_KERNEL``.
+
 Example::
 
     python bench/epoch.py --speakers 128 --epochs 3 --json
+    python bench/epoch.py --device cuda --runs off_bf16 --epochs 2 --json
 """
 
 import logging
@@ -28,16 +34,38 @@ import time
 
 import speechbrain as sb
 from librispeech_recipe import build_recipe, parse_recipe_args, recipe_argument_parser
-from report import emit, machine_facts
+from report import device_facts, emit, kernel_backend, machine_facts
+
+RUNS = {  # name: (feature cache, precision)
+    "off": (False, "fp32"),
+    "on": (True, "fp32"),
+    "on_bf16": (True, "bf16"),
+    "off_bf16": (False, "bf16"),
+}
+DEFAULT_RUNS = ("off", "on", "on_bf16")
 
 
 def parse_args(argv=None):
     parser = recipe_argument_parser(__doc__.split("\n\n")[0])
-    parser.add_argument("--epochs", type=int, default=3, help="epochs per run (>= 2)")
+    parser.add_argument(
+        "--epochs", type=int, default=3, help="epochs per run (>= 2 with the cache)"
+    )
     parser.add_argument("--frames", type=int, default=96, help="training crop frames")
     parser.add_argument("--workers", type=int, default=2, help="DataLoader workers")
+    parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument(
+        "--runs",
+        default=",".join(DEFAULT_RUNS),
+        help=f"comma-separated runs, in order, from {', '.join(RUNS)}",
+    )
     args = parse_recipe_args(parser, argv)
-    if args.epochs < 2:
+    args.runs = [name for name in args.runs.split(",") if name]
+    unknown = [name for name in args.runs if name not in RUNS]
+    if unknown or not args.runs:
+        parser.error(f"--runs takes names from {', '.join(RUNS)}; got {unknown}")
+    if args.epochs < 1:
+        parser.error("--epochs must be at least 1")
+    if args.epochs < 2 and any(RUNS[name][0] for name in args.runs):
         parser.error("--epochs must be at least 2 (the first one fills the cache)")
     return args
 
@@ -60,6 +88,7 @@ def timed_epochs(args, folder, cache, precision="fp32"):
         },
         with_checkpointer=True,
         precision=precision,
+        device=args.device,
     )
     starts = []
     start_stage = brain.on_stage_start
@@ -102,32 +131,44 @@ def later_mean(seconds):
 
 def run(args):
     logging.disable(logging.INFO)
+    seconds = {}
     with tempfile.TemporaryDirectory() as tmp:
+        # every cached run shares one cache: on fills it, on_bf16 reads it back
         cache = os.path.join(tmp, "cache")
-        off, n_train, n_valid = timed_epochs(args, os.path.join(tmp, "off"), None)
-        on, _, _ = timed_epochs(args, os.path.join(tmp, "on"), cache)
+        for name in args.runs:
+            cached, precision = RUNS[name]
+            seconds[name], n_train, n_valid = timed_epochs(
+                args, os.path.join(tmp, name), cache if cached else None, precision
+            )
         entries, size = cache_files(cache)
-        # the cache filled above serves this run from its first epoch
-        bf16, _, _ = timed_epochs(args, os.path.join(tmp, "bf16"), cache, "bf16")
-    return {
+    result = {
         "K": args.speakers,
         "train_clips": n_train,
         "valid_clips": n_valid,
         "batch": args.batch,
         "crop_frames": args.frames,
         "workers": args.workers,
-        "epoch_s_cache_off": off,
-        "epoch_s_cache_on": on,
-        "epoch_s_cache_on_bf16": bf16,
-        "later_epochs_s_off": round(later_mean(off), 2),
-        "later_epochs_s_on": round(later_mean(on), 2),
-        "later_epochs_s_on_bf16": round(later_mean(bf16), 2),
-        "speedup_later_epochs": round(later_mean(off) / later_mean(on), 2),
-        "speedup_later_epochs_bf16": round(later_mean(off) / later_mean(bf16), 2),
-        "cache_entries": entries,
-        "cache_mib": round(size / 2**20, 1),
-        **machine_facts(),
+        "runs": args.runs,
     }
+    for name in args.runs:
+        result[f"epoch_s_cache_{name}"] = seconds[name]
+    if args.epochs >= 2:
+        later = {name: later_mean(seconds[name]) for name in args.runs}
+        for name in args.runs:
+            result[f"later_epochs_s_{name}"] = round(later[name], 2)
+        if "off" in later and "on" in later:
+            result["speedup_later_epochs"] = round(later["off"] / later["on"], 2)
+        if "off" in later and "on_bf16" in later:
+            result["speedup_later_epochs_bf16"] = round(
+                later["off"] / later["on_bf16"], 2
+            )
+    if any(RUNS[name][0] for name in args.runs):
+        result["cache_entries"] = entries
+        result["cache_mib"] = round(size / 2**20, 1)
+    result["kernel"] = kernel_backend(args.device)
+    result.update(device_facts(args.device))
+    result.update(machine_facts())
+    return result
 
 
 def main(argv=None):

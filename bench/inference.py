@@ -12,12 +12,14 @@ In one process, on the same clip and the same threads:
 Both are randomly initialised (speed does not depend on the weights). The
 real-time factor is the median time of ``classify_file`` on a ``--seconds``
 clip divided by its duration; throughput is clips per second of
-``classify_batch`` on ``--batch`` such clips. Prints one JSON line with
-``--json``.
+``classify_batch`` on ``--batch`` such clips, already on the device. Both
+run on ``--device`` (``cpu``, ``cuda``); on CUDA every timed call ends with
+a synchronisation. Prints one JSON line with ``--json``.
 
 Example::
 
     python bench/inference.py --K 128 --seconds 10 --batch 32 --json
+    python bench/inference.py --device cuda --json
 """
 
 import argparse
@@ -29,7 +31,7 @@ import time
 import numpy as np
 import soundfile
 import torch
-from report import emit, machine_facts
+from report import device_facts, emit, kernel_backend, machine_facts, synchronize
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.classifiers import EncoderClassifier
 from speechbrain.lobes.features import Fbank
@@ -50,31 +52,35 @@ def parse_args(argv=None):
     parser.add_argument("--seconds", type=float, default=10.0, help="clip length")
     parser.add_argument("--batch", type=int, default=32, help="clips per batch")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs")
+    parser.add_argument("--device", default="cpu", help="torch device")
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args(argv)
 
 
-def median_seconds(repeats, function, *args):
-    """Median wall time of ``function(*args)`` over ``repeats`` runs, after one."""
+def median_seconds(repeats, function, *args, device="cpu"):
+    """Median wall time of ``function(*args)`` over ``repeats`` runs, after
+    one; the work queued on ``device`` is waited for on both sides."""
     function(*args)
     timings = []
     for _ in range(repeats):
+        synchronize(device)
         start = time.perf_counter()
         function(*args)
+        synchronize(device)
         timings.append(time.perf_counter() - start)
     return statistics.median(timings)
 
 
-def prototype_classifier(n_classes, folder):
+def prototype_classifier(n_classes, folder, device="cpu"):
     logmel = LogMel(sample_rate=RATE, n_fft=1024, hop_length=512, n_mels=128)
     model = PrototypeReconstructor(n_classes, n_mels=128, sample_rate=RATE)
     names = [f"speaker{k}" for k in range(n_classes)]
     write_model_folder(folder, model_config(logmel, model, names), model.state_dict())
-    return PrototypeClassifier.from_hparams(source=folder, run_opts={"device": "cpu"})
+    return PrototypeClassifier.from_hparams(source=folder, run_opts={"device": device})
 
 
-def ecapa_classifier(n_classes):
+def ecapa_classifier(n_classes, device="cpu"):
     """SpeechBrain's EncoderClassifier around a VoxCeleb-sized ECAPA-TDNN."""
     encoder = CategoricalEncoder()
     encoder.update_from_iterable([f"speaker{k}" for k in range(n_classes)])
@@ -95,7 +101,7 @@ def ecapa_classifier(n_classes):
     return EncoderClassifier(
         modules=modules,
         hparams={"label_encoder": encoder, "sample_rate": RATE},
-        run_opts={"device": "cpu"},
+        run_opts={"device": device},
     )
 
 
@@ -108,17 +114,24 @@ def run(args):
         soundfile.write(clip, 0.1 * rng.standard_normal(n_samples), RATE)
         batch = torch.from_numpy(
             0.1 * rng.standard_normal((args.batch, n_samples)).astype("float32")
-        )
+        ).to(args.device)
         systems = {
-            "protos": prototype_classifier(args.K, os.path.join(tmp, "model")),
-            "ecapa": ecapa_classifier(args.K),
+            "protos": prototype_classifier(
+                args.K, os.path.join(tmp, "model"), args.device
+            ),
+            "ecapa": ecapa_classifier(args.K, args.device),
         }
         result = {"K": args.K, "seconds": args.seconds, "batch": args.batch}
         for name, system in systems.items():
             with torch.no_grad():
-                file_s = median_seconds(args.repeats, system.classify_file, clip)
+                file_s = median_seconds(
+                    args.repeats, system.classify_file, clip, device=args.device
+                )
                 batch_s = median_seconds(
-                    max(1, args.repeats // 2), system.classify_batch, batch
+                    max(1, args.repeats // 2),
+                    system.classify_batch,
+                    batch,
+                    device=args.device,
                 )
             params = sum(p.numel() for p in system.mods.parameters())
             result[name] = {
@@ -131,6 +144,12 @@ def run(args):
     result["speedup_batch"] = round(
         result["protos"]["batch_clips_per_s"] / result["ecapa"]["batch_clips_per_s"], 2
     )
+    result["kernel"] = kernel_backend(args.device)
+    result.update(device_facts(args.device))
+    if torch.device(args.device).type == "cuda":
+        result["peak_cuda_mib"] = round(
+            torch.cuda.max_memory_allocated(args.device) / 2**20, 1
+        )
     result.update(machine_facts())
     return result
 

@@ -1,7 +1,8 @@
 """The LibriSpeech recipe, built in process for the benches that time it.
 
 Prepares the recipe's manifests from a LibriSpeech folder (default: the
-tests' LibriSpeech excerpt, ``shared/data/LibriSpeech``, one utterance per reader,
+tests' LibriSpeech excerpt, ``LibriSpeech/`` in ``$SB_PROTOS_SHARED_DATA`` or
+in ``shared/data`` inside or beside the checkout, one utterance per reader,
 segment mode), then builds the recipe's datasets and its ``PrototypeBrain``
 from its own YAML, as ``train.py`` does.
 """
@@ -21,11 +22,25 @@ RECIPE = REPO / "recipes" / "LibriSpeech" / "speaker_id"
 sys.path.insert(0, str(RECIPE))
 from librispeech_prepare import prepare_librispeech  # noqa: E402
 
+SHARED_DATA_ENV = "SB_PROTOS_SHARED_DATA"
+
+
+def data_candidates():
+    """Where the LibriSpeech excerpt is looked for, in order:
+    ``$SB_PROTOS_SHARED_DATA/LibriSpeech``, then ``shared/data/LibriSpeech``
+    inside the checkout, beside it, or beside any of its parents."""
+    roots = (
+        [pathlib.Path(os.environ[SHARED_DATA_ENV])]
+        if os.environ.get(SHARED_DATA_ENV)
+        else []
+    )
+    roots += [parent / "shared" / "data" for parent in (REPO, *REPO.parents)]
+    return [root / "LibriSpeech" for root in roots]
+
 
 def default_data():
-    """``shared/data/LibriSpeech`` beside the checkout or a parent, or None."""
-    for parent in REPO.parents:
-        candidate = parent / "shared" / "data" / "LibriSpeech"
+    """The first of :func:`data_candidates` that exists, or None."""
+    for candidate in data_candidates():
         if candidate.is_dir():
             return str(candidate)
     return None
@@ -47,7 +62,13 @@ def recipe_argument_parser(description):
 def parse_recipe_args(parser, argv=None):
     """Parsed arguments; a clear error when there is no data folder."""
     args = parser.parse_args(argv)
-    if args.data_folder is None or not os.path.isdir(args.data_folder):
+    if args.data_folder is None:
+        looked = ", ".join(str(c) for c in data_candidates())
+        parser.error(
+            f"no LibriSpeech folder found (looked in {looked}); pass --data_folder"
+            f" or set {SHARED_DATA_ENV} to the folder that holds LibriSpeech/"
+        )
+    if not os.path.isdir(args.data_folder):
         parser.error(f"no LibriSpeech folder at {args.data_folder}")
     return args
 
@@ -59,8 +80,9 @@ def build_recipe(
     with_checkpointer=False,
     precision="fp32",
     stage="filters",
+    device="cpu",
 ):
-    """Hyperparameters, datasets and Brain of the recipe on the CPU.
+    """Hyperparameters, datasets and Brain of the recipe on ``device``.
 
     Arguments
     ---------
@@ -79,6 +101,8 @@ def build_recipe(
         Curriculum stage to start in. The default, ``filters``, has every
         transformation on, as a trained model has; the recipe starts in
         ``raw``, where the networks do not run.
+    device : str
+        SpeechBrain's ``--device`` (``cpu``, ``cuda``, ...).
 
     Returns
     -------
@@ -113,7 +137,11 @@ def build_recipe(
         modules=hparams["modules"],
         opt_class=hparams["opt_class"],
         hparams=hparams,
-        run_opts={"device": "cpu", "precision": precision, "eval_precision": precision},
+        run_opts={
+            "device": device,
+            "precision": precision,
+            "eval_precision": precision,
+        },
         checkpointer=hparams["checkpointer"] if with_checkpointer else None,
         class_names=[label_encoder.ind2lab[i] for i in range(len(label_encoder))],
     )

@@ -9,6 +9,9 @@ import sys
 
 import torch
 
+KERNEL_VARIABLE = "SPEECHBRAIN_PROTOS_KERNEL"
+BACKEND_CHOICES = ("numba", "torch", "triton", "auto")
+
 
 def add_shape_arguments(parser):
     """The batch shape options of the training-step and kernel benches:
@@ -29,6 +32,56 @@ def machine_facts():
         "machine": platform.machine(),
         "torch": torch.__version__,
     }
+
+
+def cpu_model_name():
+    """The CPU's model name from ``/proc/cpuinfo``, else the platform's."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fin:
+            for line in fin:
+                if line.startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def device_facts(device="cpu"):
+    """The torch device of a run and its name: ``torch.cuda.get_device_name``
+    on CUDA, the CPU's model name otherwise."""
+    device = torch.device(device)
+    if device.type == "cuda":
+        name = torch.cuda.get_device_name(device)
+    else:
+        name = cpu_model_name()
+    return {"device": str(device), "device_name": name}
+
+
+def synchronize(device):
+    """Waits for the work queued on ``device`` (CUDA), so that a clock read
+    after it counts that work; nothing on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def set_kernel_backend(backend):
+    """Sets ``SPEECHBRAIN_PROTOS_KERNEL`` for this process to ``backend``
+    (``numba``, ``torch``, ``triton``), or clears it for ``auto``."""
+    if backend == "auto":
+        os.environ.pop(KERNEL_VARIABLE, None)
+    else:
+        os.environ[KERNEL_VARIABLE] = backend
+
+
+def kernel_backend(device, impl="fused"):
+    """The fused backend a call on ``device`` uses now (the argument-free
+    choice: ``SPEECHBRAIN_PROTOS_KERNEL``, else the device's default), or
+    ``None`` for the reference path."""
+    if impl != "fused":
+        return None
+    from speechbrain_protos.kernels import select_backend
+
+    return select_backend(device)
 
 
 def emit(result, as_json, name):

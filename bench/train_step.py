@@ -2,11 +2,14 @@
 
 One step is the forward pass (encoder, decoders, reconstruction errors), the
 supervised objective (eq. 9), backward and an Adam step, with every
-transformation active. ``--precision bf16`` runs the forward pass under
+transformation active, on ``--device`` (``cpu``, ``cuda``, ...) with the
+fused kernel's ``--backend`` (``numba``, ``torch``, ``triton``, or ``auto``:
+``SPEECHBRAIN_PROTOS_KERNEL`` is set to it for the run; ``auto`` leaves the
+choice to the device). ``--precision bf16`` runs the forward pass under
 ``torch.autocast`` (SpeechBrain's ``--precision=bf16``): the networks in
 bf16, the reconstruction error in float32. Prints the median step time
-over ``--steps`` steps after one warm-up step, and the process's peak
-resident memory.
+over ``--steps`` steps after one warm-up step, the process's peak
+resident memory and, on CUDA, the peak of allocated device memory.
 
 Example::
 
@@ -28,7 +31,16 @@ import sys
 import time
 
 import torch
-from report import add_shape_arguments, emit, machine_facts
+from report import (
+    BACKEND_CHOICES,
+    add_shape_arguments,
+    device_facts,
+    emit,
+    kernel_backend,
+    machine_facts,
+    set_kernel_backend,
+    synchronize,
+)
 
 from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.losses import PrototypeObjective
@@ -53,6 +65,13 @@ def parse_args(argv=None):
         " the reconstruction error is float32 either way",
     )
     parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument(
+        "--backend",
+        choices=BACKEND_CHOICES,
+        default="auto",
+        help="fused kernel backend: sets SPEECHBRAIN_PROTOS_KERNEL for the run"
+        " (auto: triton on CUDA with triton, torch on CUDA without, numba on CPU)",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     args = parser.parse_args(argv)
@@ -69,6 +88,8 @@ def peak_rss_mib():
 def run(args):
     torch.manual_seed(args.seed)
     device = torch.device(args.device)
+    if device.type == "cuda":
+        torch.cuda.reset_peak_memory_stats(device)
     model = PrototypeReconstructor(
         args.K, n_mels=args.mels, reconstruction_impl=args.impl
     ).to(device)
@@ -79,8 +100,7 @@ def run(args):
     dtype = AUTOCAST_DTYPES[args.precision]
 
     def step():
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         start = time.perf_counter()
         optimizer.zero_grad(set_to_none=True)
         with torch.autocast(device.type, dtype=dtype, enabled=dtype is not None):
@@ -88,14 +108,15 @@ def run(args):
             loss, _ = objective(errors, model.beta, targets)
         loss.backward()
         optimizer.step()
-        if device.type == "cuda":
-            torch.cuda.synchronize()
+        synchronize(device)
         return time.perf_counter() - start, loss.item()
 
     warmup_s, first_loss = step()
     timings = [step()[0] for _ in range(args.steps)]
     result = {
         "impl": args.impl,
+        "backend": args.backend,
+        "kernel": kernel_backend(device, args.impl),
         "precision": args.precision,
         "K": args.K,
         "batch": args.batch,
@@ -107,11 +128,13 @@ def run(args):
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "params": sum(p.numel() for p in model.parameters()),
         "first_loss": first_loss,
-        "device": str(device),
+        **device_facts(device),
         **machine_facts(),
     }
     if device.type == "cuda":
-        result["peak_cuda_mib"] = round(torch.cuda.max_memory_allocated() / 2**20, 1)
+        result["peak_cuda_mib"] = round(
+            torch.cuda.max_memory_allocated(device) / 2**20, 1
+        )
     return result
 
 
@@ -127,7 +150,7 @@ def compare(argv):
         )
         results[impl] = json.loads(done.stdout.strip().splitlines()[-1])
     fused, reference = results["fused"], results["reference"]
-    return {
+    result = {
         "precision": fused["precision"],
         "K": fused["K"],
         "batch": fused["batch"],
@@ -141,13 +164,21 @@ def compare(argv):
         "memory_fraction": round(fused["peak_rss_mib"] / reference["peak_rss_mib"], 3),
         "same_first_loss": abs(fused["first_loss"] - reference["first_loss"])
         <= 1e-5 * abs(reference["first_loss"]),
+        "kernel": fused["kernel"],
+        "device": fused["device"],
+        "device_name": fused["device_name"],
         **machine_facts(),
     }
+    if "peak_cuda_mib" in fused:
+        result["fused_peak_cuda_mib"] = fused["peak_cuda_mib"]
+        result["reference_peak_cuda_mib"] = reference["peak_cuda_mib"]
+    return result
 
 
 def main(argv=None):
     argv = sys.argv[1:] if argv is None else argv
     args = parse_args(argv)
+    set_kernel_backend(args.backend)
     if args.impl == "both":
         others = [
             a

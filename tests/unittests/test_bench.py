@@ -1,6 +1,7 @@
 """bench/train_step.py keeps its command-line contract."""
 
 import json
+import os
 import pathlib
 import subprocess
 import sys
@@ -172,3 +173,72 @@ def test_epoch_bench_times_both_cache_modes(shared_data):
     assert result["speedup_later_epochs"] == pytest.approx(
         result["later_epochs_s_off"] / result["later_epochs_s_on"], rel=0.05
     )
+
+
+# Not part of the smoke subset: about a minute of subprocesses on 2 cores.
+def test_gpu_script_dry_run_prints_every_measure(shared_data, tmp_path):
+    """bench/gpu.sh --dry-run: every line JSON with the device, every
+    measure present, and all but triton's measured (triton's may fail or be
+    skipped where it cannot be imported)."""
+    env = dict(
+        os.environ, SB_PROTOS_SHARED_DATA=str(shared_data), PYTHON=sys.executable
+    )
+    env.pop("OUT", None)
+    done = subprocess.run(
+        ["bash", str(BENCH / "gpu.sh"), "--dry-run", "--budget", "600"]
+        + ["--out", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=900,
+        check=True,
+    )
+    lines = [json.loads(line) for line in done.stdout.strip().splitlines()]
+    assert (tmp_path / "bench_gpu.jsonl").read_text() == done.stdout
+    for line in lines:
+        assert line["device"] == "cpu" and line["device_name"], line
+    seen = {
+        (line["measure"], line.get("shape"), line.get("path", line.get("backend")))
+        + (line.get("precision"),): line
+        for line in lines
+    }
+    expected = [("environment", None, None, None)]
+    for shape in ("librispeech", "sol"):
+        for path in ("reference", "torch", "triton"):
+            expected += [("train_step", shape, path, p) for p in ("fp32", "bf16")]
+    for path in ("torch", "triton"):
+        expected += [("train_step", "large", path, p) for p in ("fp32", "bf16")]
+    expected.append(("train_step", "large", "reference", "fp32"))
+    for shape in ("librispeech", "sol", "large"):
+        expected += [
+            ("kernel", shape, backend, None) for backend in ("torch", "triton")
+        ]
+    expected += [("inference", None, None, None), ("recipe", None, None, "bf16")]
+    assert sorted(seen, key=str) == sorted(expected, key=str)
+    for (measure, shape, path, _), line in seen.items():
+        if path == "triton":
+            assert {"error", "skipped", "kernel"} & set(line), line
+        elif shape == "sol" and measure != "environment":
+            assert "dry run" in line["skipped"], line
+        else:
+            assert "error" not in line and "skipped" not in line, line
+    assert seen[("train_step", "large", "torch", "fp32")]["step_s"] > 0
+    assert seen[("train_step", "large", "reference", "fp32")]["step_s"] > 0
+    assert seen[("kernel", "librispeech", "torch", None)]["elements_per_s"] > 0
+    assert seen[("inference", None, None, None)]["ecapa"]["batch_clips_per_s"] > 0
+    assert len(seen[("recipe", None, None, "bf16")]["epoch_s_cache_off_bf16"]) == 1
+
+
+def test_gpu_script_refuses_the_full_run_without_cuda():
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("this machine has CUDA")
+    env = dict(os.environ, PYTHON=sys.executable)
+    env.pop("OUT", None)
+    done = subprocess.run(
+        ["bash", str(BENCH / "gpu.sh")], capture_output=True, text=True, env=env
+    )
+    assert done.returncode == 2
+    assert "no CUDA device" in done.stderr and "--dry-run" in done.stderr
+    assert done.stdout == ""
