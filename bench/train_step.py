@@ -20,10 +20,23 @@ Run each implementation in its own process: peak RSS is a process-wide
 high-water mark. ``--impl both`` does that: it runs this script once per
 implementation and prints both results with the ratios, fused against
 reference, from the same run.
+
+``--contention N`` times the steps twice in one process: alone, then beside
+a busy neighbour, another process multiplying matrices on N torch threads
+(:mod:`contention`), and prints both medians and means and their ratios.
+Like the recipes and the CLI, this script imports the package before torch,
+so that torch's OpenMP threads sleep when idle (``OMP_WAIT_POLICY=PASSIVE``,
+see ``speechbrain_protos/__init__.py``); set ``OMP_WAIT_POLICY=ACTIVE`` to
+time spinning threads.
 """
+
+# isort: off
+import speechbrain_protos  # noqa: F401 - before torch: its OpenMP wait policy
+# isort: on
 
 import argparse
 import json
+import os
 import resource
 import statistics
 import subprocess
@@ -31,6 +44,7 @@ import sys
 import time
 
 import torch
+from contention import busy_neighbour
 from report import (
     BACKEND_CHOICES,
     add_shape_arguments,
@@ -71,6 +85,14 @@ def parse_args(argv=None):
         default="auto",
         help="fused kernel backend: sets SPEECHBRAIN_PROTOS_KERNEL for the run"
         " (auto: triton on CUDA with triton, torch on CUDA without, numba on CPU)",
+    )
+    parser.add_argument(
+        "--contention",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time the steps beside a busy neighbour process on N torch"
+        " threads (0: alone only)",
     )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
@@ -113,6 +135,23 @@ def run(args):
 
     warmup_s, first_loss = step()
     timings = [step()[0] for _ in range(args.steps)]
+    shared = {}
+    if args.contention:
+        with busy_neighbour(args.contention):
+            beside = [step()[0] for _ in range(args.steps)]
+        shared = {
+            "neighbour_threads": args.contention,
+            "mean_step_s": round(statistics.mean(timings), 4),
+            "shared_step_s": round(statistics.median(beside), 4),
+            "shared_mean_step_s": round(statistics.mean(beside), 4),
+            "shared_slowdown": round(
+                statistics.median(beside) / statistics.median(timings), 2
+            ),
+            "shared_mean_slowdown": round(
+                statistics.mean(beside) / statistics.mean(timings), 2
+            ),
+            "omp_wait_policy": os.environ.get("OMP_WAIT_POLICY"),
+        }
     result = {
         "impl": args.impl,
         "backend": args.backend,
@@ -128,6 +167,7 @@ def run(args):
         "peak_rss_mib": round(peak_rss_mib(), 1),
         "params": sum(p.numel() for p in model.parameters()),
         "first_loss": first_loss,
+        **shared,
         **device_facts(device),
         **machine_facts(),
     }

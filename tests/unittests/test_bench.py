@@ -5,6 +5,7 @@ import os
 import pathlib
 import subprocess
 import sys
+import time
 
 import pytest
 
@@ -54,6 +55,42 @@ def test_bf16_step_starts_from_the_same_loss():
     assert (full["precision"], mixed["precision"]) == ("fp32", "bf16")
     assert mixed["first_loss"] == pytest.approx(full["first_loss"], rel=0.02)
     assert mixed["first_loss"] != full["first_loss"]
+
+
+def test_contention_mode_times_alone_and_beside_a_neighbour():
+    result = run_bench("--contention", "1")
+    assert result["neighbour_threads"] == 1
+    assert result["shared_step_s"] > 0 and result["shared_mean_step_s"] > 0
+    assert result["shared_slowdown"] == pytest.approx(
+        result["shared_step_s"] / result["step_s"], rel=0.02
+    )
+    # the package's own default, set before torch loaded
+    assert result["omp_wait_policy"] == "PASSIVE"
+
+
+def test_the_busy_neighbour_computes_with_spinning_threads(monkeypatch):
+    """The neighbour burns CPU for the whole block, keeps torch's default
+    OpenMP waits (the environment's passive policy is not passed on), and
+    is gone afterwards."""
+    sys.path.insert(0, str(BENCH))
+    from contention import busy_neighbour
+
+    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
+
+    def cpu_seconds(pid):
+        with open(f"/proc/{pid}/stat", encoding="utf-8") as fin:
+            fields = fin.read().rsplit(")", 1)[1].split()
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    with busy_neighbour(1) as neighbour:
+        before = cpu_seconds(neighbour.pid)
+        time.sleep(1.0)
+        burnt = cpu_seconds(neighbour.pid) - before
+        with open(f"/proc/{neighbour.pid}/environ", "rb") as fin:
+            environment = fin.read().split(b"\0")
+    assert burnt > 0.5
+    assert not any(entry.startswith(b"OMP_WAIT_POLICY=") for entry in environment)
+    assert neighbour.poll() is not None
 
 
 def test_inference_bench_compares_both_systems():

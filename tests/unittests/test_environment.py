@@ -1,6 +1,7 @@
 """The import check: a broken torch/torchaudio pair gives one clear paragraph."""
 
 import importlib
+import os
 import subprocess
 import sys
 
@@ -109,3 +110,24 @@ def test_command_line_check_names_a_broken_dependency(monkeypatch, capsys):
         "error: speechbrain-protos cannot import no_such_module_here"
     )
     assert error.count("\n") == 1
+
+
+@pytest.mark.parametrize("chosen, expected", [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_unless_the_user_chose(chosen, expected):
+    """Importing the package sets OMP_WAIT_POLICY=PASSIVE before torch
+    loads its OpenMP runtime; a policy in the environment wins."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_WAIT_POLICY"}
+    if chosen:
+        env["OMP_WAIT_POLICY"] = chosen
+    code = (
+        "import os, sys, speechbrain_protos;"
+        "print(os.environ['OMP_WAIT_POLICY'], 'torch' in sys.modules)"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert done.stdout.split() == [expected, "True"]
