@@ -16,4 +16,7 @@ if not torch.cuda.is_available():
 
 collect_ignore_glob = []
 if importlib.util.find_spec("triton") is None:
-    collect_ignore_glob.append("speechbrain_protos/kernels/triton_*.py")
+    collect_ignore_glob += [
+        "speechbrain_protos/kernels/triton_*.py",
+        "tests/unittests/triton_compile_check.py",
+    ]

@@ -1,7 +1,10 @@
 """The backends of the fused error: how one is chosen, what each imports,
 tiled and chunked shapes, and the Triton kernel's float32 pitch positions."""
 
+import json
 import logging
+import os
+import pathlib
 import subprocess
 import sys
 
@@ -144,3 +147,21 @@ def test_triton_float32_positions_stay_within_the_stated_bound(warp, n_bins):
     exact = pitch_positions(factors.double(), transforms.bin_coords)
     error = (out.cpu().double().clamp(0, n_bins - 1) - exact).abs().max().item()
     assert error < 2.5e-7 * n_bins, error
+
+
+@NEEDS_TRITON
+def test_triton_program_compiles_for_cuda_without_spilling():
+    """The interpreter runs Python, not Triton's compiler: compile the
+    program ahead of time for Ampere and Hopper in every mode (no GPU
+    needed; triton brings ptxas), with the launch constants of
+    ``triton_errors``, and check that no thread spills registers."""
+    script = pathlib.Path(__file__).with_name("triton_compile_check.py")
+    env = {k: v for k, v in os.environ.items() if k != "TRITON_INTERPRET"}
+    done = subprocess.run(
+        [sys.executable, str(script)], env=env, capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    usage = json.loads(done.stdout.strip().splitlines()[-1])
+    assert len(usage) == 10
+    for config, (registers, stack) in usage.items():
+        assert stack == 0 and registers <= 255, (config, registers, stack)
