@@ -16,11 +16,18 @@ clip divided by its duration; throughput is clips per second of
 run on ``--device`` (``cpu``, ``cuda``); on CUDA every timed call ends with
 a synchronisation. Prints one JSON line with ``--json``.
 
+``--contention N`` times both again beside a busy neighbour process on N
+torch threads (``shared_`` fields; see ``train_step.py``).
+
 Example::
 
     python bench/inference.py --K 128 --seconds 10 --batch 32 --json
     python bench/inference.py --device cuda --json
 """
+
+# isort: off
+import speechbrain_protos  # noqa: F401 - before torch: its OpenMP wait policy
+# isort: on
 
 import argparse
 import os
@@ -31,6 +38,7 @@ import time
 import numpy as np
 import soundfile
 import torch
+from contention import busy_neighbour
 from report import device_facts, emit, kernel_backend, machine_facts, synchronize
 from speechbrain.dataio.encoder import CategoricalEncoder
 from speechbrain.inference.classifiers import EncoderClassifier
@@ -53,6 +61,13 @@ def parse_args(argv=None):
     parser.add_argument("--batch", type=int, default=32, help="clips per batch")
     parser.add_argument("--repeats", type=int, default=5, help="timed runs")
     parser.add_argument("--device", default="cpu", help="torch device")
+    parser.add_argument(
+        "--contention",
+        type=int,
+        default=0,
+        metavar="N",
+        help="also time both beside a busy neighbour process on N torch threads",
+    )
     parser.add_argument("--seed", type=int, default=0, help="random seed")
     parser.add_argument("--json", action="store_true", help="print one JSON line")
     return parser.parse_args(argv)
@@ -105,6 +120,29 @@ def ecapa_classifier(n_classes, device="cpu"):
     )
 
 
+def time_systems(systems, clip, batch, args):
+    """Real-time factor of classify_file and throughput of classify_batch
+    of each system."""
+    timings = {}
+    for name, system in systems.items():
+        with torch.no_grad():
+            file_s = median_seconds(
+                args.repeats, system.classify_file, clip, device=args.device
+            )
+            batch_s = median_seconds(
+                max(1, args.repeats // 2),
+                system.classify_batch,
+                batch,
+                device=args.device,
+            )
+        timings[name] = {
+            "rtf": round(file_s / args.seconds, 5),
+            "file_s": round(file_s, 4),
+            "batch_clips_per_s": round(args.batch / batch_s, 2),
+        }
+    return timings
+
+
 def run(args):
     torch.manual_seed(args.seed)
     rng = np.random.default_rng(args.seed)
@@ -122,24 +160,17 @@ def run(args):
             "ecapa": ecapa_classifier(args.K, args.device),
         }
         result = {"K": args.K, "seconds": args.seconds, "batch": args.batch}
+        result.update(time_systems(systems, clip, batch, args))
         for name, system in systems.items():
-            with torch.no_grad():
-                file_s = median_seconds(
-                    args.repeats, system.classify_file, clip, device=args.device
+            result[name]["params"] = sum(p.numel() for p in system.mods.parameters())
+        if args.contention:
+            with busy_neighbour(args.contention):
+                shared = time_systems(systems, clip, batch, args)
+            result["neighbour_threads"] = args.contention
+            for name, timings in shared.items():
+                result[name].update(
+                    {f"shared_{key}": value for key, value in timings.items()}
                 )
-                batch_s = median_seconds(
-                    max(1, args.repeats // 2),
-                    system.classify_batch,
-                    batch,
-                    device=args.device,
-                )
-            params = sum(p.numel() for p in system.mods.parameters())
-            result[name] = {
-                "rtf": round(file_s / args.seconds, 5),
-                "file_s": round(file_s, 4),
-                "batch_clips_per_s": round(args.batch / batch_s, 2),
-                "params": params,
-            }
     result["speedup_file"] = round(result["ecapa"]["rtf"] / result["protos"]["rtf"], 2)
     result["speedup_batch"] = round(
         result["protos"]["batch_clips_per_s"] / result["ecapa"]["batch_clips_per_s"], 2
