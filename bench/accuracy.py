@@ -37,7 +37,6 @@ import datetime
 import json
 import logging
 import os
-import platform
 import shlex
 import shutil
 import subprocess
@@ -46,6 +45,7 @@ import time
 
 import torch
 import yaml
+from report import cpu_model_name
 
 from speechbrain_protos.data.fsdd import prepare_fsdd
 from speechbrain_protos.data.soundfont import find_soundfont, prepare_rendered_dataset
@@ -363,18 +363,6 @@ def read_run(work, dataset, model):
     return run
 
 
-def cpu_name():
-    """The CPU's model name (Linux), else the platform's processor."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fin:
-            for line in fin:
-                if line.startswith("model name"):
-                    return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
-
-
 def fmt(value, digits=1):
     """A number for a table cell; '—' for None."""
     return "—" if value is None else f"{value:.{digits}f}"
@@ -394,7 +382,7 @@ def header(title, command, runs):
         "```",
         "",
         f"- Written: {datetime.datetime.now().strftime('%Y-%m-%d %H:%M')}",
-        f"- Machine: {cpu_name()}, {os.cpu_count()} cores, "
+        f"- Machine: {cpu_model_name()}, {os.cpu_count()} cores, "
         f"torch {torch.__version__} on the CPU ({torch.get_num_threads()} threads)",
         "- Budgets: `bench/accuracy.yaml` (epochs, lr and batch of each model); "
         "time is each model's whole run (data preparation, training, test).",

@@ -96,20 +96,14 @@ import sys
 
 import torch
 
+sys.path.insert(0, sys.argv[2])
+from report import cpu_model_name  # noqa: E402 - bench/ is on the path now
+
 dry_run = sys.argv[1] == "1"
 cuda = torch.cuda.is_available()
 facts = {"mode": "dry-run" if dry_run else "full"}
 if dry_run:
-    facts["device"] = "cpu"
-    facts["device_name"] = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fin:
-            for line in fin:
-                if line.startswith("model name"):
-                    facts["device_name"] = line.split(":", 1)[1].strip()
-                    break
-    except OSError:
-        pass
+    facts.update(device="cpu", device_name=cpu_model_name())
 elif cuda:
     props = torch.cuda.get_device_properties(0)
     facts.update(
@@ -195,7 +189,7 @@ say() {  # one JSON line: stdout and, if asked, the out file
 if [ "$DRY_RUN" = 0 ]; then
     unset TRITON_INTERPRET
 fi
-BASE=$("$PYTHON" "$WORK/probe.py" "$DRY_RUN")
+BASE=$("$PYTHON" "$WORK/probe.py" "$DRY_RUN" "$HERE")
 DEVICE=$("$PYTHON" -c 'import json, sys; print(json.loads(sys.argv[1])["device"])' "$BASE")
 TRITON=$("$PYTHON" -c 'import json, sys; print(int(json.loads(sys.argv[1])["triton_importable"]))' "$BASE")
 if [ "$DEVICE" = none ]; then
