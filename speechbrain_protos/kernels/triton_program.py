@@ -14,16 +14,14 @@ the per-frame parameters in, and per-(frame, prototype) sums out:
   programs, so that short batches still fill the device);
 * ``WITH_GRADS``: the local gradients of ``E[b, k]`` with respect to gain,
   pitch factor and the four filter values of each frame (bin sums of the
-  residual, stored), and the per-clip prototype gradient ``[B, K, F]``.
-  Without pitch each bin feeds itself: a register accumulator, added once
-  at the end. With pitch each output bin feeds the two prototype bins it
-  read, and several output bins read the same prototype bin wherever the
-  shift stretches the spectrum: that scatter is an ``atomic_add``, two per
-  element, relaxed (plain sums, no ordering). An atomic-free per-tile
-  reduction is possible because positions grow with f (a per-row
-  histogram of the lower bins, prefix sums of the residuals and gathers at
-  the histogram's prefix counts); it is not built, since no GPU has
-  measured whether the atomics cost more than it would.
+  residual, stored), and the per-clip prototype gradient ``[B, K, F]``,
+  summed over the tile's frames in registers and added once at the end.
+  Without pitch each bin feeds itself. With pitch each output bin feeds the
+  two prototype bins it read, and several output bins read the same
+  prototype bin wherever the shift stretches the spectrum; that scatter is
+  a per-row reduction in registers and shared memory
+  (:func:`interpolation_adjoint`), not two global atomics per element.
+  Which of the two is faster on a GPU has not been measured.
 * ``INPUT_GRAD``: ``-sum_k upstream[b, k] r[b, t, k, f]`` added into
   ``dL/dx[b, t]``.
 
@@ -85,6 +83,45 @@ def pitch_positions(c, factor, bins, bins_per_unit):
     (eq. 2) for factors ``[BLOCK_K]``, and ``c_f (1 / factor - 1)``."""
     shift_arg = c[None, :] * (1.0 / factor - 1.0)[:, None]
     return bins[None, :] + bins_per_unit * log1p(shift_arg), shift_arg
+
+
+@triton.jit
+def segment_sums(prefix, ends, starts):
+    """Per row, ``prefix[ends - 1] - prefix[starts - 1]`` (0 where the index
+    is -1): the sum of the values whose prefix sums ``prefix`` holds, over
+    positions ``starts`` to ``ends - 1``."""
+    upto_end = tl.gather(prefix, tl.maximum(ends - 1, 0), axis=1)
+    upto_start = tl.gather(prefix, tl.maximum(starts - 1, 0), axis=1)
+    return tl.where(ends > 0, upto_end, 0.0) - tl.where(starts > 0, upto_start, 0.0)
+
+
+@triton.jit
+def interpolation_adjoint(residual, weight, lower):
+    """The prototype gradient of one frame, ``[BLOCK_K, BLOCK_F]``: output
+    bin f sends ``residual (1 - weight)`` to prototype bin ``lower`` and
+    ``residual weight`` to ``lower + 1``; without atomics.
+
+    Read positions grow with f (the warp is monotone, and float32's error
+    is far below the at least 1/e bin a position advances per output bin
+    for factors up to e, the decoders' default range), so the output bins
+    that read one prototype bin j are consecutive, and the
+    ``ends[j] = #{f : lower[f] <= j}`` of a per-row histogram's prefix sum
+    delimit them: each bin's sum is a difference of prefix sums of the
+    residual terms, read at those counts (``tl.gather``)."""
+    n_rows: tl.constexpr = residual.shape[0]
+    n_cols: tl.constexpr = residual.shape[1]
+    rows = tl.arange(0, n_rows)[:, None] * n_cols
+    flat = tl.reshape(rows + lower, [n_rows * n_cols])
+    counts = tl.reshape(tl.histogram(flat, n_rows * n_cols), [n_rows, n_cols])
+    ends = tl.cumsum(counts, axis=1)
+    starts = ends - counts
+    spread = residual * weight
+    to_lower = segment_sums(tl.cumsum(residual - spread, axis=1), ends, starts)
+    to_next = segment_sums(tl.cumsum(spread, axis=1), ends, starts)
+    # bin j receives the spread of the output bins whose lower bin is j - 1
+    cols = tl.arange(0, n_cols)[None, :] + tl.zeros([n_rows, n_cols], tl.int32)
+    from_previous = tl.gather(to_next, tl.maximum(cols - 1, 0), axis=1)
+    return to_lower + tl.where(cols > 0, from_previous, 0.0)
 
 
 @triton.jit
@@ -212,16 +249,7 @@ def errors_program(
                 )
                 pitch_grad = tl.sum(residual * (above - below) * slope, axis=1)
                 tl.store(d_factor + per_frame, pitch_grad, mask=k_ok)
-                grad_rows = d_prototypes + (b * n_protos + ks[:, None]) * n_bins
-                tl.atomic_add(
-                    grad_rows + lower,
-                    residual * (1.0 - weight),
-                    mask=tile_ok,
-                    sem="relaxed",
-                )
-                tl.atomic_add(
-                    grad_rows + upper, residual * weight, mask=tile_ok, sem="relaxed"
-                )
+                table_grad += interpolation_adjoint(residual, weight, lower)
             else:
                 table_grad += residual
             if USE_FILTERS:
@@ -238,8 +266,7 @@ def errors_program(
         mean = total / (n_valid * n_bins).to(tl.float32)
         tl.atomic_add(errors + b * n_protos + ks, mean, mask=k_ok, sem="relaxed")
         if WITH_GRADS:
-            if not USE_PITCH:
-                grad_rows = d_prototypes + (b * n_protos + ks[:, None]) * n_bins
-                tl.atomic_add(
-                    grad_rows + fs[None, :], table_grad, mask=tile_ok, sem="relaxed"
-                )
+            grad_rows = d_prototypes + (b * n_protos + ks[:, None]) * n_bins
+            tl.atomic_add(
+                grad_rows + fs[None, :], table_grad, mask=tile_ok, sem="relaxed"
+            )

@@ -125,6 +125,35 @@ def test_several_tiles_and_chunks_match_the_reference(backend, monkeypatch):
         )
 
 
+@pytest.mark.parametrize(
+    "backend", ["torch", pytest.param("triton", marks=NEEDS_TRITON)]
+)
+@pytest.mark.parametrize("warp", ["mel", "linear"])
+def test_float32_backends_match_the_reference_from_1_8_to_8(backend, warp):
+    """Pitch factors far outside the decoders' default range (e^-1 to e):
+    the float32 positions, the log1p's two branches and the Triton kernel's
+    prototype gradient (which relies on positions growing with the bin)."""
+    transforms = SpectralTransforms(32, 16000, pitch_warp=warp)
+    feats, prototypes, params, counts = make_inputs(
+        2, 9, 5, 32, [9, 6], ("gain", "pitch", "filters"), seed=11
+    )
+    factors = torch.exp(torch.linspace(-2.08, 2.08, 2 * 9 * 5))
+    order = torch.randperm(90, generator=torch.Generator().manual_seed(5))
+    params = params._replace(factor=factors[order].reshape(2, 9, 5))
+    upstream = torch.randn(2, 5, generator=torch.Generator().manual_seed(4))
+    reference = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, impl="reference"
+    )
+    fused = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, backend=backend
+    )
+    torch.testing.assert_close(fused[0], reference[0], rtol=1e-5, atol=1e-7)
+    for grad, ref in zip(fused[1], reference[1]):
+        torch.testing.assert_close(
+            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
+        )
+
+
 @NEEDS_TRITON
 @pytest.mark.parametrize("warp", ["mel", "linear"])
 @pytest.mark.parametrize("n_bins", [32, 128, 256])
