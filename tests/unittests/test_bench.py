@@ -212,11 +212,13 @@ def test_epoch_bench_times_both_cache_modes(shared_data):
     )
 
 
-# Not part of the smoke subset: about a minute of subprocesses on 2 cores.
+# Not part of the smoke subset: most of a minute of subprocesses on 2 cores.
 def test_gpu_script_dry_run_prints_every_measure(shared_data, tmp_path):
     """bench/gpu.sh --dry-run: every line JSON with the device, every
-    measure present, and all but triton's measured (triton's may fail or be
-    skipped where it cannot be imported)."""
+    measure present, the LibriSpeech shape's fp32 steps, kernels, inference
+    and the bf16 recipe measured (triton's under the interpreter; skipped
+    only where triton cannot be imported), the rest skipped as the dry run
+    does."""
     env = dict(
         os.environ, SB_PROTOS_SHARED_DATA=str(shared_data), PYTHON=sys.executable
     )
@@ -252,18 +254,16 @@ def test_gpu_script_dry_run_prints_every_measure(shared_data, tmp_path):
         ]
     expected += [("inference", None, None, None), ("recipe", None, None, "bf16")]
     assert sorted(seen, key=str) == sorted(expected, key=str)
-    for (measure, shape, path, _), line in seen.items():
-        if path == "triton":
-            assert {"error", "skipped", "kernel"} & set(line), line
-        elif shape == "sol" and measure != "environment":
+    triton = lines[0]["triton_importable"]
+    for (measure, shape, path, precision), line in seen.items():
+        if shape in ("sol", "large") or (measure, precision) == ("train_step", "bf16"):
             assert "dry run" in line["skipped"], line
+        elif path == "triton" and not triton:
+            assert "triton cannot be imported" in line["skipped"], line
         else:
             assert "error" not in line and "skipped" not in line, line
-    assert seen[("train_step", "large", "torch", "fp32")]["step_s"] > 0
-    assert seen[("train_step", "large", "reference", "fp32")]["step_s"] > 0
-    assert seen[("kernel", "librispeech", "torch", None)]["elements_per_s"] > 0
-    assert seen[("inference", None, None, None)]["ecapa"]["batch_clips_per_s"] > 0
-    assert len(seen[("recipe", None, None, "bf16")]["epoch_s_cache_off_bf16"]) == 1
+    assert seen[("train_step", "librispeech", "triton", "fp32")]["step_s"] > 0
+    assert seen[("kernel", "librispeech", "triton", None)]["kernel"] == "triton"
 
 
 def test_gpu_script_refuses_the_full_run_without_cuda():
