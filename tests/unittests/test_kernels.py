@@ -85,6 +85,17 @@ def test_the_choice_is_logged_once(fresh_selection, caplog):
     ]
 
 
+@NEEDS_TRITON
+def test_triton_backend_names_where_it_runs(monkeypatch):
+    from speechbrain_protos.kernels import triton_errors
+
+    with pytest.raises(ValueError, match="runs on CUDA"):
+        triton_errors._program(torch.device("meta"))
+    monkeypatch.setattr(triton_errors, "interpreted", lambda: False)
+    with pytest.raises(ValueError, match="TRITON_INTERPRET=1"):
+        triton_errors._program(torch.device("cpu"))
+
+
 def test_importing_the_library_imports_no_kernel_compiler():
     """numba and triton load with their backend, not with the library."""
     code = (
