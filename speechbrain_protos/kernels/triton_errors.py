@@ -27,7 +27,7 @@ from speechbrain_protos.kernels import triton_program
 
 BLOCK_K = 16  # prototypes per program
 FRAMES = 32  # frames per program
-NUM_WARPS = 8  # 4 spilled registers in training (see triton_compile_check.py)
+NUM_WARPS = 8  # with 4 the training variant spilled (triton_compile_check.py)
 logger = logging.getLogger(__name__)
 _warned = []
 
