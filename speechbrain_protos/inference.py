@@ -34,6 +34,7 @@ from speechbrain_protos.audio import (
 )
 from speechbrain_protos.export import MODEL_FILES
 from speechbrain_protos.reconstruction import reconstruct_chosen
+from speechbrain_protos.yaml_guard import check_inference_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -237,8 +238,16 @@ class PrototypeClassifier(Pretrained):
         PrototypeClassifier
             The model, in eval mode, its weights checked parameter by
             parameter against ``model.ckpt``.
+
+        Raises
+        ------
+        UnsafeYamlError
+            If the YAML asks HyperPyYAML for anything but this package's
+            inference objects (:mod:`speechbrain_protos.yaml_guard`):
+            nothing in a model folder runs.
         """
         folder = check_model_folder(source, hparams_file)
+        check_inference_yaml(os.path.join(folder, hparams_file))
         kwargs.setdefault(
             "fetch_config", FetchConfig(allow_network=False, overwrite=True)
         )

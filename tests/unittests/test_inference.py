@@ -17,6 +17,7 @@ from speechbrain_protos.export import model_config, write_model_folder
 from speechbrain_protos.features import LogMel
 from speechbrain_protos.inference import ModelFolderError, PrototypeClassifier
 from speechbrain_protos.lobes import PrototypeReconstructor
+from speechbrain_protos.yaml_guard import UnsafeYamlError, check_inference_yaml
 
 RATE = 16000
 CLASSES = ["cello", "flute", "oboe"]
@@ -484,3 +485,47 @@ def test_cli_render_reconstruct_explain(model_folder, speech, tmp_path):
         "gallery",
     ):
         assert "usage" in "\n".join(cli(command, "--help"))
+
+
+# ---- A model folder is data ---------------------------------------------------
+def payloads(marker):
+    """YAML lines that, loaded by HyperPyYAML, would create ``marker``."""
+    command = f"touch {marker}"
+    return {
+        "apply": f"evil: !apply:os.system ['{command}']",
+        "new": f"evil: !new:subprocess.Popen\n    args: ['touch', '{marker}']",
+        "name": "evil: !name:os.system",
+        "module": "evil: !module:os",
+        "include": "evil: !include:other.yaml",
+        "python-tag": f"evil: !!python/object/apply:os.system ['{command}']",
+    }
+
+
+@pytest.mark.parametrize("kind", list(payloads("m")))
+def test_a_folder_whose_yaml_would_run_code_is_refused(model_folder, tmp_path, kind):
+    """Loading refuses the folder, names the line, and runs nothing (the
+    payload would create a marker file)."""
+    marker = tmp_path / "ran"
+    yaml_path = os.path.join(model_folder, "hyperparams.yaml")
+    with open(yaml_path, encoding="utf-8") as fin:
+        lines = fin.read().splitlines()
+    lines.insert(8, payloads(marker)[kind])
+    with open(yaml_path, "w", encoding="utf-8") as fout:
+        fout.write("\n".join(lines) + "\n")
+    with pytest.raises(UnsafeYamlError, match=rf"{yaml_path}, line 9: ") as refused:
+        PrototypeClassifier.from_hparams(source=model_folder)
+    assert "a model folder is data" in str(refused.value)
+    assert not marker.exists()
+    done = subprocess.run(
+        [sys.executable, "-m", "speechbrain_protos", "render", model_folder]
+        + ["--out", str(tmp_path / "out"), "--duration", "0.1"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and not marker.exists()
+    assert done.stderr.startswith("error: refusing ") and "line 9" in done.stderr
+
+
+def test_the_exported_yaml_passes_the_check(model_folder):
+    check_inference_yaml(os.path.join(model_folder, "hyperparams.yaml"))
