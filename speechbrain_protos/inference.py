@@ -18,6 +18,7 @@ Authors
 import logging
 import math
 import os
+import pickle
 from typing import NamedTuple
 
 import soundfile
@@ -91,6 +92,45 @@ def check_model_folder(source, hparams_file="hyperparams.yaml"):
             f"model folder {folder} is incomplete; missing: {', '.join(missing)}"
         )
     return folder
+
+
+def load_weights(path):
+    """The state dict in a ``model.ckpt``: tensors only, all finite.
+
+    Read with ``torch.load(weights_only=True)``, which refuses a pickle
+    that would build anything but tensors and plain containers (code, in a
+    file made to look like weights), whatever the environment says.
+
+    Example
+    -------
+    >>> import tempfile, os
+    >>> path = os.path.join(tempfile.mkdtemp(), "model.ckpt")
+    >>> torch.save({"w": torch.tensor([1.0, float("nan")])}, path)
+    >>> load_weights(path)
+    Traceback (most recent call last):
+    ...
+    speechbrain_protos.inference.ModelFolderError: ... holds non-finite values in w
+    """
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
+        first_line = str(error).strip().splitlines()[0] if str(error) else ""
+        raise ModelFolderError(
+            f"{path} is not a checkpoint of plain tensors (it asks to build "
+            f"other objects, which could run code, or it is damaged): {first_line}"
+        ) from error
+    if not isinstance(state, dict) or not all(
+        isinstance(value, torch.Tensor) for value in state.values()
+    ):
+        raise ModelFolderError(f"{path} holds no state dict of tensors")
+    broken = [
+        name
+        for name, value in state.items()
+        if value.is_floating_point() and not torch.isfinite(value).all()
+    ]
+    if broken:
+        raise ModelFolderError(f"{path} holds non-finite values in {', '.join(broken)}")
+    return state
 
 
 def check_state_dict(module, state, path):
@@ -254,13 +294,16 @@ class PrototypeClassifier(Pretrained):
         if kwargs.get("savedir") is None:
             kwargs["savedir"] = folder
         checkpoint = os.path.join(folder, "model.ckpt")
+        # Read with torch's tensors-only unpickler before SpeechBrain's
+        # pretrainer loads the file with torch's default (which
+        # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 turns into the full unpickler).
+        state = load_weights(checkpoint)
         try:
             classifier = super().from_hparams(folder, hparams_file, **kwargs)
         except RuntimeError as error:  # torch: size mismatch
             raise ModelFolderError(
                 f"{checkpoint} does not fit the model of its {hparams_file}: {error}"
             ) from error
-        state = torch.load(checkpoint, map_location="cpu", weights_only=True)
         check_state_dict(classifier.mods.model, state, checkpoint)
         classifier.mods.model.load_state_dict(state, strict=True)
         classifier.mods.model.to(classifier.device)

@@ -529,3 +529,41 @@ def test_a_folder_whose_yaml_would_run_code_is_refused(model_folder, tmp_path, k
 
 def test_the_exported_yaml_passes_the_check(model_folder):
     check_inference_yaml(os.path.join(model_folder, "hyperparams.yaml"))
+
+
+class _Payload:
+    """Pickles into a call of os.system when unpickled."""
+
+    def __init__(self, command):
+        self.command = command
+
+    def __reduce__(self):
+        return (os.system, (self.command,))
+
+
+@pytest.mark.parametrize("force_full_unpickler", [False, True])
+def test_a_checkpoint_that_would_run_code_is_refused(
+    model_folder, tmp_path, monkeypatch, force_full_unpickler
+):
+    """A pickle payload in model.ckpt: refused by name, nothing runs, also
+    with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (which turns torch.load's
+    default, and so SpeechBrain's pretrainer, into the full unpickler)."""
+    if force_full_unpickler:
+        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
+    marker = tmp_path / "ran"
+    checkpoint = os.path.join(model_folder, "model.ckpt")
+    state = torch.load(checkpoint, weights_only=True)
+    state["evil"] = _Payload(f"touch {marker}")
+    torch.save(state, checkpoint)
+    with pytest.raises(ModelFolderError, match="not a checkpoint of plain tensors"):
+        PrototypeClassifier.from_hparams(source=model_folder)
+    assert not marker.exists()
+
+
+def test_non_finite_weights_are_refused(model_folder):
+    checkpoint = os.path.join(model_folder, "model.ckpt")
+    state = torch.load(checkpoint, weights_only=True)
+    state["prototypes"][0, 3] = float("nan")
+    torch.save(state, checkpoint)
+    with pytest.raises(ModelFolderError, match="non-finite values in prototypes"):
+        PrototypeClassifier.from_hparams(source=model_folder)
