@@ -158,6 +158,9 @@ def _yaml_value(value):
 
 def _yaml_block(mapping, indent=4):
     pad = " " * indent
+    for key in mapping:
+        if not str(key).isidentifier():
+            raise ValueError(f"model_config.json: {key!r} is not an argument name")
     return "\n".join(
         f"{pad}{key}: {_yaml_value(value)}" for key, value in mapping.items()
     )
@@ -183,11 +186,11 @@ def inference_yaml(config, source_note=""):
     return f"""# #####################################################################
 # Playable-prototype model: inference hyperparameters. Load it with
 # speechbrain_protos.inference.PrototypeClassifier.from_hparams(source=...)
-# {source_note}
+# {" ".join(source_note.splitlines())}
 # #####################################################################
 
 sample_rate: {features["sample_rate"]}
-mode: {config["mode"]}  # supervised: prototype k is class k
+mode: {_yaml_value(config["mode"])}  # supervised: prototype k is class k
 # Class index (in label_encoder.ckpt) of each prototype; -1: a cluster no
 # training clip chose, never predicted.
 prototype_classes: {_yaml_value(config["prototype_classes"])}

@@ -567,3 +567,19 @@ def test_non_finite_weights_are_refused(model_folder):
     torch.save(state, checkpoint)
     with pytest.raises(ModelFolderError, match="non-finite values in prototypes"):
         PrototypeClassifier.from_hparams(source=model_folder)
+
+
+def test_a_tampered_model_config_cannot_write_yaml(tmp_path):
+    """export writes config values as quoted scalars and refuses keys that
+    are not argument names, so model_config.json cannot inject tags."""
+    logmel = LogMel(sample_rate=RATE, n_fft=256, hop_length=128, n_mels=16)
+    model = PrototypeReconstructor(2, n_mels=16, start_dim=4, n_pools=2)
+    config = model_config(logmel, model, CLASSES[:2])
+    marker = tmp_path / "ran"
+    config["mode"] = f"supervised\nevil: !apply:os.system ['touch {marker}']"
+    folder = write_model_folder(str(tmp_path / "model"), config, model.state_dict())
+    check_inference_yaml(os.path.join(folder, "hyperparams.yaml"))
+    config["compute_features"]["x: !apply:os.system ['true']\n y"] = 1
+    with pytest.raises(ValueError, match="not an argument name"):
+        write_model_folder(str(tmp_path / "other"), config, model.state_dict())
+    assert not marker.exists()
