@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import torch
-from test_reconstruction import errors_and_grads, make_inputs
+from test_reconstruction import assert_fused_matches_reference, make_inputs
 
 from speechbrain_protos import kernels
 from speechbrain_protos.kernels import (
@@ -123,17 +123,9 @@ def test_several_tiles_and_chunks_match_the_reference(backend, monkeypatch):
         *shape, ("gain", "pitch", "filters"), seed=7
     )
     upstream = torch.randn(3, 20, generator=torch.Generator().manual_seed(3))
-    reference = errors_and_grads(
-        feats, prototypes, params, transforms, counts, upstream, impl="reference"
+    assert_fused_matches_reference(
+        feats, prototypes, params, transforms, counts, upstream, backend
     )
-    fused = errors_and_grads(
-        feats, prototypes, params, transforms, counts, upstream, backend=backend
-    )
-    torch.testing.assert_close(fused[0], reference[0], rtol=1e-5, atol=1e-7)
-    for grad, ref in zip(fused[1], reference[1]):
-        torch.testing.assert_close(
-            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
-        )
 
 
 @pytest.mark.parametrize(
@@ -152,17 +144,9 @@ def test_float32_backends_match_the_reference_from_1_8_to_8(backend, warp):
     order = torch.randperm(90, generator=torch.Generator().manual_seed(5))
     params = params._replace(factor=factors[order].reshape(2, 9, 5))
     upstream = torch.randn(2, 5, generator=torch.Generator().manual_seed(4))
-    reference = errors_and_grads(
-        feats, prototypes, params, transforms, counts, upstream, impl="reference"
+    assert_fused_matches_reference(
+        feats, prototypes, params, transforms, counts, upstream, backend
     )
-    fused = errors_and_grads(
-        feats, prototypes, params, transforms, counts, upstream, backend=backend
-    )
-    torch.testing.assert_close(fused[0], reference[0], rtol=1e-5, atol=1e-7)
-    for grad, ref in zip(fused[1], reference[1]):
-        torch.testing.assert_close(
-            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
-        )
 
 
 @NEEDS_TRITON

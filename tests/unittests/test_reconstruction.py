@@ -103,6 +103,23 @@ def errors_and_grads(feats, prototypes, params, transforms, counts, upstream, **
     return errors.detach().cpu(), [grad.cpu() for grad in grads]
 
 
+def assert_fused_matches_reference(
+    feats, prototypes, params, transforms, counts, upstream, backend
+):
+    """Errors within 1e-5 and gradients within 1e-4 of the reference path."""
+    reference = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, impl="reference"
+    )
+    fused = errors_and_grads(
+        feats, prototypes, params, transforms, counts, upstream, backend=backend
+    )
+    torch.testing.assert_close(fused[0], reference[0], rtol=1e-5, atol=1e-7)
+    for grad, ref in zip(fused[1], reference[1]):
+        torch.testing.assert_close(
+            grad, ref, rtol=1e-4, atol=1e-4 * ref.abs().max().item() + 1e-8
+        )
+
+
 @pytest.mark.parametrize("backend", BACKENDS)
 @pytest.mark.parametrize("active", ACTIVE_SETS, ids=lambda a: "+".join(a) or "raw")
 @pytest.mark.parametrize("shape", SHAPES, ids=lambda s: "x".join(map(str, s[:4])))
