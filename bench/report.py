@@ -9,8 +9,9 @@ import sys
 
 import torch
 
-KERNEL_VARIABLE = "SPEECHBRAIN_PROTOS_KERNEL"
-BACKEND_CHOICES = ("numba", "torch", "triton", "auto")
+from speechbrain_protos.kernels import BACKENDS, ENVIRONMENT_VARIABLE, select_backend
+
+BACKEND_CHOICES = (*BACKENDS, "auto")
 
 
 def add_shape_arguments(parser):
@@ -68,9 +69,9 @@ def set_kernel_backend(backend):
     """Sets ``SPEECHBRAIN_PROTOS_KERNEL`` for this process to ``backend``
     (``numba``, ``torch``, ``triton``), or clears it for ``auto``."""
     if backend == "auto":
-        os.environ.pop(KERNEL_VARIABLE, None)
+        os.environ.pop(ENVIRONMENT_VARIABLE, None)
     else:
-        os.environ[KERNEL_VARIABLE] = backend
+        os.environ[ENVIRONMENT_VARIABLE] = backend
 
 
 def kernel_backend(device, impl="fused"):
@@ -79,8 +80,6 @@ def kernel_backend(device, impl="fused"):
     ``None`` for the reference path."""
     if impl != "fused":
         return None
-    from speechbrain_protos.kernels import select_backend
-
     return select_backend(device)
 
 

@@ -29,6 +29,8 @@ from typing import NamedTuple, Optional
 import torch
 
 BACKENDS = ("numba", "torch", "triton")
+# the local gradients, in the order the compiled kernels take their buffers
+GRAD_NAMES = ("gain", "factor", "filters", "prototypes")
 ENVIRONMENT_VARIABLE = "SPEECHBRAIN_PROTOS_KERNEL"
 logger = logging.getLogger(__name__)
 _announced = set()
@@ -77,6 +79,30 @@ class ErrorInputs(NamedTuple):
     filters: Optional[torch.Tensor]
     counts: torch.Tensor
     constants: KernelConstants
+
+
+def local_grad_shapes(inputs):
+    """The shape of each local gradient a backend returns (see the module
+    docstring), in the order of :data:`GRAD_NAMES`, whether or not its
+    input is active.
+
+    Example
+    -------
+    >>> inputs = ErrorInputs(torch.zeros(2, 5, 8), torch.zeros(3, 8),
+    ...                      None, None, None, torch.tensor([5, 4]), None)
+    >>> local_grad_shapes(inputs)["filters"], local_grad_shapes(inputs)["prototypes"]
+    ((2, 5, 3, 4), (2, 3, 8))
+    """
+    batch, n_frames, n_bins = inputs.feats.shape
+    n_protos = inputs.prototypes.shape[0]
+    per_frame = (batch, n_frames, n_protos)
+    shapes = {
+        "gain": per_frame,
+        "factor": per_frame,
+        "filters": (*per_frame, 4),
+        "prototypes": (batch, n_protos, n_bins),
+    }
+    return {name: shapes[name] for name in GRAD_NAMES}
 
 
 def triton_available():

@@ -17,6 +17,7 @@ import numba
 import numpy as np
 import torch
 
+from speechbrain_protos.kernels import GRAD_NAMES, local_grad_shapes
 from speechbrain_protos.transforms import (
     FILTER_SPAN,
     SOFTPLUS_SHARPNESS,
@@ -27,8 +28,6 @@ LOG1P_TERMS = 13  # terms of the kernel's log1p series
 # Frames whose pitch factor keeps 1 + c (1/factor - 1) in the series' range
 # (c in [0, 1)); others use the library's log1p.
 SERIES_LOW, SERIES_HIGH = math.exp(-1.0), math.exp(1.0)
-# the local gradients, in the order of the kernel's gradient buffers
-GRAD_NAMES = ("gain", "factor", "filters", "prototypes")
 
 # What the compiled kernels read (numba takes a named tuple as a struct):
 # numpy views of the inputs (placeholders of shape (1, ...) for inactive
@@ -365,22 +364,14 @@ def _numba_inputs(inputs):
 def forward(inputs, with_grads):
     """Errors and local gradients from the numba kernel (see
     :mod:`speechbrain_protos.kernels`)."""
-    batch, n_frames, n_bins = inputs.feats.shape
-    n_protos = inputs.prototypes.shape[0]
     dtype = inputs.feats.dtype
-    errors = torch.empty(batch, n_protos, dtype=dtype)
-    shapes = {
-        "gain": (batch, n_frames, n_protos),
-        "factor": (batch, n_frames, n_protos),
-        "filters": (batch, n_frames, n_protos, 4),
-        "prototypes": (batch, n_protos, n_bins),
-    }
+    errors = torch.empty(inputs.feats.shape[0], inputs.prototypes.shape[0], dtype=dtype)
     present = {name: getattr(inputs, name) is not None for name in GRAD_NAMES}
     grads = {
         name: torch.zeros(
             shape if with_grads and present[name] else (1,) * len(shape), dtype=dtype
         )
-        for name, shape in shapes.items()
+        for name, shape in local_grad_shapes(inputs).items()
     }
     _pairs_kernel(
         _numba_inputs(inputs),

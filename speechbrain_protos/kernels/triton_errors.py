@@ -23,7 +23,7 @@ import torch
 import triton
 from triton.runtime.interpreter import InterpretedFunction
 
-from speechbrain_protos.kernels import triton_program
+from speechbrain_protos.kernels import local_grad_shapes, triton_program
 
 BLOCK_K = 16  # prototypes per program
 FRAMES = 32  # frames per program
@@ -74,12 +74,7 @@ def _launch(inputs, with_grads, upstream=None):
             return placeholder
         return tensor.detach().to(torch.float32).contiguous()
 
-    shapes = {
-        "gain": (batch, n_frames, n_protos),
-        "factor": (batch, n_frames, n_protos),
-        "filters": (batch, n_frames, n_protos, 4),
-        "prototypes": (batch, n_protos, n_bins),
-    }
+    shapes = local_grad_shapes(inputs)
     grads = {
         name: torch.zeros(shape, **options)
         for name, shape in shapes.items()
