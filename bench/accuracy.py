@@ -49,6 +49,11 @@ from report import cpu_model_name
 
 from speechbrain_protos.data.fsdd import prepare_fsdd
 from speechbrain_protos.data.soundfont import find_soundfont, prepare_rendered_dataset
+from speechbrain_protos.model_folder import (
+    CHECKPOINT_WEIGHTS_FILE,
+    RESULTS_FILE,
+    load_weights,
+)
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(HERE)
@@ -278,7 +283,7 @@ def run_model(dataset, data_overrides, model, config, work):
         shutil.rmtree(output)
         previous = None
     if previous is not None and previous.get("wall_seconds") is not None:
-        if os.path.isfile(os.path.join(output, "test_results.json")):
+        if os.path.isfile(os.path.join(output, RESULTS_FILE)):
             logger.info("%s / %s: finished before, reused", dataset, model)
             return
     os.makedirs(output, exist_ok=True)
@@ -335,9 +340,7 @@ def parameter_count(output):
     checkpoints = sorted(
         entry for entry in os.listdir(save) if entry.startswith("CKPT")
     )
-    state = torch.load(
-        os.path.join(save, checkpoints[-1], "model.ckpt"), map_location="cpu"
-    )
+    state = load_weights(os.path.join(save, checkpoints[-1], CHECKPOINT_WEIGHTS_FILE))
     return sum(
         tensor.numel()
         for key, tensor in state.items()
@@ -349,7 +352,7 @@ def read_run(work, dataset, model):
     """A finished run's results, or None."""
     output = os.path.join(work, dataset, model)
     paths = {
-        "test": os.path.join(output, "test_results.json"),
+        "test": os.path.join(output, RESULTS_FILE),
         "info": os.path.join(output, RUN_INFO),
     }
     run = {key: read_json(path) for key, path in paths.items()}

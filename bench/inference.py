@@ -46,10 +46,10 @@ from speechbrain.lobes.features import Fbank
 from speechbrain.lobes.models.ECAPA_TDNN import ECAPA_TDNN, Classifier
 from speechbrain.processing.features import InputNormalization
 
-from speechbrain_protos.export import model_config, write_model_folder
 from speechbrain_protos.features import LogMel
 from speechbrain_protos.inference import PrototypeClassifier
 from speechbrain_protos.lobes import PrototypeReconstructor
+from speechbrain_protos.model_folder import model_config, write_model_folder
 
 RATE = 16000
 

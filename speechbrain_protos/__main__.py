@@ -32,6 +32,7 @@ from speechbrain_protos.environment import (
     check_imports,
     describe,
 )
+from speechbrain_protos.model_folder import DEFAULT_LICENSE
 
 
 def _out(line):
@@ -55,7 +56,13 @@ def _prototype(value):
 def cmd_export(args):
     from speechbrain_protos.export import export_model
 
-    folder = export_model(args.run_folder, args.out, overwrite=args.overwrite)
+    folder = export_model(
+        args.run_folder,
+        args.out,
+        overwrite=args.overwrite,
+        license=args.license,
+        datasets=args.dataset or (),
+    )
     _out(folder)
 
 
@@ -149,6 +156,17 @@ def build_parser():
     sub.add_argument("run_folder", help="the recipe's output folder")
     sub.add_argument("--out", required=True, help="model folder to write")
     sub.add_argument("--overwrite", action="store_true", help="replace a model there")
+    sub.add_argument(
+        "--license",
+        default=DEFAULT_LICENSE,
+        help=f"Hub license id for the model card ({DEFAULT_LICENSE}); the weights "
+        "inherit the terms of the training data",
+    )
+    sub.add_argument(
+        "--dataset",
+        action="append",
+        help="Hub id of the training data, for the model card (repeat)",
+    )
 
     sub = command("classify", cmd_classify, "classify audio files")
     sub.add_argument("files", nargs="+", help="audio files (any rate, mono or not)")

@@ -48,13 +48,13 @@ from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
 from speechbrain_protos.data.dataio import batch_features
-from speechbrain_protos.export import MODEL_CONFIG_FILE, model_config
 from speechbrain_protos.losses import chosen_errors
 from speechbrain_protos.metrics import (
     AssignmentCounts,
     majority_mapping,
     write_test_report,
 )
+from speechbrain_protos.model_folder import MODEL_CONFIG_FILE, model_config
 from speechbrain_protos.prototype_init import (
     INIT_METHODS,
     class_means,

@@ -232,7 +232,7 @@ def write_gallery(
 
     Example
     -------
-    >>> from speechbrain_protos.export import model_config, write_model_folder
+    >>> from speechbrain_protos.model_folder import model_config, write_model_folder
     >>> from speechbrain_protos.features import LogMel
     >>> from speechbrain_protos.inference import PrototypeClassifier
     >>> from speechbrain_protos.lobes import PrototypeReconstructor

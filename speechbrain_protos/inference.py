@@ -18,13 +18,12 @@ Authors
 import logging
 import math
 import os
-import pickle
 from typing import NamedTuple
 
 import soundfile
 import torch
+from hyperpyyaml import load_hyperpyyaml
 from speechbrain.inference.interfaces import Pretrained
-from speechbrain.utils.fetching import FetchConfig
 from torch.nn.functional import pad as nn_pad
 
 from speechbrain_protos.audio import (
@@ -33,9 +32,15 @@ from speechbrain_protos.audio import (
     read_audio,
     read_chunks,
 )
-from speechbrain_protos.export import MODEL_FILES
+from speechbrain_protos.model_folder import (
+    HPARAMS_FILE,
+    ModelFolderError,
+    check_model_folder,
+    check_state_dict,
+    load_labels,
+    load_weights,
+)
 from speechbrain_protos.reconstruction import reconstruct_chosen
-from speechbrain_protos.yaml_guard import check_inference_yaml
 
 logger = logging.getLogger(__name__)
 
@@ -45,10 +50,6 @@ RELEASE_SECONDS = 0.25  # ... and out over 250 ms
 # pitch 1, and a pitch shift would move them (DC included) into hearing.
 INFRASOUND_HZ = 20.0
 UNASSIGNED = -1  # class of a cluster no training clip chose
-
-
-class ModelFolderError(FileNotFoundError):
-    """A model folder that is missing, incomplete or does not fit its YAML."""
 
 
 class Reconstruction(NamedTuple):
@@ -65,106 +66,30 @@ class Reconstruction(NamedTuple):
     curves: dict  # name -> [T]: gain, pitch, low/high cutoff and slope
 
 
-def check_model_folder(source, hparams_file="hyperparams.yaml"):
-    """The absolute path of a complete model folder, or a clear error.
-
-    A ``source`` that is not a folder is never looked up on a model hub.
+def check_device(device):
+    """Raises a clear error for a device torch cannot use here.
 
     Example
     -------
-    >>> check_model_folder("no/such/folder")
+    >>> check_device("cpu")
+    >>> check_device("tpu")
     Traceback (most recent call last):
     ...
-    speechbrain_protos.inference.ModelFolderError: model folder ... does not exist ...
-    """
-    folder = os.path.abspath(os.fspath(source))
-    if not os.path.isdir(folder):
-        raise ModelFolderError(
-            f"model folder {folder} does not exist (PrototypeClassifier loads "
-            "local folders written by `python -m speechbrain_protos export`)"
-        )
-    needed = (hparams_file,) + MODEL_FILES[1:]
-    missing = [
-        name for name in needed if not os.path.isfile(os.path.join(folder, name))
-    ]
-    if missing:
-        raise ModelFolderError(
-            f"model folder {folder} is incomplete; missing: {', '.join(missing)}"
-        )
-    return folder
-
-
-def load_weights(path):
-    """The state dict in a ``model.ckpt``: tensors only, all finite.
-
-    Read with ``torch.load(weights_only=True)``, which refuses a pickle
-    that would build anything but tensors and plain containers (code, in a
-    file made to look like weights), whatever the environment says.
-
-    Example
-    -------
-    >>> import tempfile, os
-    >>> path = os.path.join(tempfile.mkdtemp(), "model.ckpt")
-    >>> torch.save({"w": torch.tensor([1.0, float("nan")])}, path)
-    >>> load_weights(path)
-    Traceback (most recent call last):
-    ...
-    speechbrain_protos.inference.ModelFolderError: ... holds non-finite values in w
+    ValueError: device 'tpu' is not one torch knows ...
     """
     try:
-        state = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, ValueError) as error:
-        first_line = str(error).strip().splitlines()[0] if str(error) else ""
-        raise ModelFolderError(
-            f"{path} is not a checkpoint of plain tensors (it asks to build "
-            f"other objects, which could run code, or it is damaged): {first_line}"
+        kind = torch.device(device).type
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(
+            f"device {device!r} is not one torch knows (cpu, cuda, cuda:0, ...)"
         ) from error
-    if not isinstance(state, dict) or not all(
-        isinstance(value, torch.Tensor) for value in state.values()
-    ):
-        raise ModelFolderError(f"{path} holds no state dict of tensors")
-    broken = [
-        name
-        for name, value in state.items()
-        if value.is_floating_point() and not torch.isfinite(value).all()
-    ]
-    if broken:
-        raise ModelFolderError(f"{path} holds non-finite values in {', '.join(broken)}")
-    return state
-
-
-def check_state_dict(module, state, path):
-    """Raises unless ``state`` has exactly ``module``'s entries and shapes.
-
-    SpeechBrain's pretrainer loads non-strictly and only warns; a model
-    with random weights must never pass for a trained one.
-
-    Example
-    -------
-    >>> check_state_dict(torch.nn.Linear(2, 3), {"weight": torch.zeros(3, 2)},
-    ...                  "model.ckpt")
-    Traceback (most recent call last):
-    ...
-    speechbrain_protos.inference.ModelFolderError: model.ckpt ...: missing bias
-    """
-    expected = module.state_dict()
-    problems = []
-    missing = [key for key in expected if key not in state]
-    unexpected = [key for key in state if key not in expected]
-    if missing:
-        problems.append("missing " + ", ".join(missing))
-    if unexpected:
-        problems.append("unexpected " + ", ".join(unexpected))
-    problems.extend(
-        f"{key} has shape {list(state[key].shape)}, expected {list(value.shape)}"
-        for key, value in expected.items()
-        if key in state and state[key].shape != value.shape
-    )
-    if problems:
-        raise ModelFolderError(
-            f"{path} does not fit the model of its hyperparams.yaml: "
-            + "; ".join(problems)
+    if kind == "cuda" and not torch.cuda.is_available():
+        raise ValueError(
+            f"device {device!r} asked for, but torch sees no CUDA device here "
+            f"(torch {torch.__version__}); use --device cpu"
         )
+    if kind == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device {device!r} asked for, but MPS is not available")
 
 
 def envelope(n_samples, sample_rate, attack=ATTACK_SECONDS, release=RELEASE_SECONDS):
@@ -204,7 +129,7 @@ class PrototypeClassifier(Pretrained):
 
     Example
     -------
-    >>> from speechbrain_protos.export import model_config, write_model_folder
+    >>> from speechbrain_protos.model_folder import model_config, write_model_folder
     >>> from speechbrain_protos.features import LogMel
     >>> from speechbrain_protos.lobes import PrototypeReconstructor
     >>> logmel = LogMel(n_fft=512, hop_length=256, n_mels=32)
@@ -257,57 +182,78 @@ class PrototypeClassifier(Pretrained):
     # Loading
     # ------------------------------------------------------------------
     @classmethod
-    def from_hparams(cls, source, hparams_file="hyperparams.yaml", **kwargs):
-        """Loads a model folder, offline and strictly.
+    def from_hparams(cls, source, hparams_file=HPARAMS_FILE, **kwargs):
+        """Loads a model folder: offline, strictly, and without running
+        anything written in it.
+
+        The folder is read in place (:mod:`speechbrain_protos.model_folder`):
+        its YAML may build only this package's inference objects, its
+        weights must be tensors, all finite, one for every parameter of the
+        model and of the right shape, and its labels must cover every
+        prototype's class.
 
         Arguments
         ---------
         source : str
-            A local model folder (see :mod:`speechbrain_protos.export`).
-            Never looked up on a hub: a missing folder is an error.
+            A local model folder. Never looked up on a hub: download a Hub
+            repository first (``huggingface_hub.snapshot_download``).
         hparams_file : str
             The inference YAML in it.
         **kwargs
-            As for SpeechBrain's ``from_hparams`` (``savedir``,
-            ``run_opts``, ``overrides``, ...). Without ``savedir`` the files
-            are used in place. Files are always fetched afresh, so a reused
-            ``savedir`` never serves another model's files.
+            ``run_opts`` (e.g. ``{"device": "cuda:0"}``), ``overrides``
+            (of the YAML) and ``freeze_params``, as for SpeechBrain's
+            ``from_hparams``. ``savedir`` is accepted for compatibility and
+            not used: nothing is copied, so processes that share a
+            ``savedir`` cannot see each other's files.
 
         Returns
         -------
         PrototypeClassifier
-            The model, in eval mode, its weights checked parameter by
-            parameter against ``model.ckpt``.
+            The model, in eval mode.
 
         Raises
         ------
+        ModelFolderError
+            If the folder is incomplete, damaged or its files disagree.
         UnsafeYamlError
             If the YAML asks HyperPyYAML for anything but this package's
-            inference objects (:mod:`speechbrain_protos.yaml_guard`):
-            nothing in a model folder runs.
+            inference objects (:mod:`speechbrain_protos.yaml_guard`).
         """
-        folder = check_model_folder(source, hparams_file)
-        check_inference_yaml(os.path.join(folder, hparams_file))
-        kwargs.setdefault(
-            "fetch_config", FetchConfig(allow_network=False, overwrite=True)
+        overrides = kwargs.pop("overrides", {})
+        run_opts = kwargs.pop("run_opts", None) or {}
+        freeze_params = kwargs.pop("freeze_params", True)
+        for ignored in (
+            "savedir",
+            "fetch_config",
+            "local_strategy",
+            "huggingface_cache_dir",
+        ):
+            if kwargs.pop(ignored, None) is not None:
+                logger.debug("%s is not used: model folders are read in place", ignored)
+        if kwargs:
+            raise TypeError(
+                f"from_hparams got unexpected arguments: {', '.join(kwargs)}"
+            )
+        check_device(run_opts.get("device", "cpu"))
+        files = check_model_folder(source, hparams_file)
+        state = load_weights(files.weights)
+        class_names = load_labels(files.labels)
+        with open(files.hparams, encoding="utf-8") as fin:
+            hparams = load_hyperpyyaml(fin, overrides)
+        model = hparams.get("modules", {}).get("model")
+        if model is not None:
+            check_state_dict(model, state, files.weights)
+            model.load_state_dict(state, strict=True)
+        encoder = hparams.get("label_encoder")
+        if encoder is not None:
+            encoder.update_from_iterable(class_names)
+        hparams["savedir"] = files.folder
+        return cls(
+            modules=hparams.get("modules"),
+            hparams=hparams,
+            run_opts=run_opts,
+            freeze_params=freeze_params,
         )
-        if kwargs.get("savedir") is None:
-            kwargs["savedir"] = folder
-        checkpoint = os.path.join(folder, "model.ckpt")
-        # Read with torch's tensors-only unpickler before SpeechBrain's
-        # pretrainer loads the file with torch's default (which
-        # TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 turns into the full unpickler).
-        state = load_weights(checkpoint)
-        try:
-            classifier = super().from_hparams(folder, hparams_file, **kwargs)
-        except RuntimeError as error:  # torch: size mismatch
-            raise ModelFolderError(
-                f"{checkpoint} does not fit the model of its {hparams_file}: {error}"
-            ) from error
-        check_state_dict(classifier.mods.model, state, checkpoint)
-        classifier.mods.model.load_state_dict(state, strict=True)
-        classifier.mods.model.to(classifier.device)
-        return classifier
 
     # ------------------------------------------------------------------
     # EncoderClassifier's interface

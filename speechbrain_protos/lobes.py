@@ -466,7 +466,7 @@ class PrototypeReconstructor(nn.Module):
         Arguments
         ---------
         source : PrototypeReconstructor or dict
-            A model of the same K and F, or its state dict (``model.ckpt``).
+            A model of the same K and F, or its state dict.
 
         Example
         -------

@@ -24,6 +24,8 @@ import os
 import torch
 import torch.distributed as dist
 
+from speechbrain_protos.model_folder import RESULTS_FILE
+
 REC_UNIT = 1e3  # the paper's tables report 10^3 x the per-bin MSE
 
 
@@ -281,7 +283,7 @@ def write_test_report(folder, stats, counts, mapping, class_names, checkpoint_me
         "L_rec_unit": "1e3 x mean squared error per bin (the paper's unit)",
     }
     os.makedirs(folder, exist_ok=True)
-    with open(os.path.join(folder, "test_results.json"), "w", encoding="utf-8") as fout:
+    with open(os.path.join(folder, RESULTS_FILE), "w", encoding="utf-8") as fout:
         json.dump(report, fout, indent=1)
     write_confusion_matrix(
         confusion,

@@ -15,7 +15,8 @@ Authors
 
 import yaml
 
-# What `export` writes into hyperparams.yaml, and nothing else.
+# What model folders' hyperparams.yaml builds, and nothing else (the
+# Pretrainer: format 1, speechbrain_protos.model_folder).
 ALLOWED_CALLABLES = frozenset(
     {
         "speechbrain_protos.features.LogMel",
@@ -75,6 +76,11 @@ def check_inference_yaml(path):
     path : str
         The YAML file.
 
+    Returns
+    -------
+    yaml.Node or None
+        The composed document (None if empty), for reading plain values.
+
     Example
     -------
     >>> import tempfile, os
@@ -93,7 +99,7 @@ def check_inference_yaml(path):
         except yaml.YAMLError as error:
             raise UnsafeYamlError(f"{path} is not valid YAML: {error}") from error
     if document is None:
-        return
+        return None
     for node in _nodes(document):
         reason = _refusal(node.tag)
         if reason:
@@ -103,3 +109,4 @@ def check_inference_yaml(path):
                 f"{', '.join(sorted(ALLOWED_CALLABLES))}, with !ref, !copy, "
                 "!tuple and plain values)"
             )
+    return document

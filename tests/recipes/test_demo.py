@@ -56,7 +56,7 @@ def test_demo_writes_everything_it_promises(demo_run):
         "gallery/index.html",
         "gallery/confusion_matrix.png",
         "model/hyperparams.yaml",
-        "model/model.ckpt",
+        "model/model.safetensors",
         "model/README.md",
         "data/metadata.csv",
         "data/splits/test_split.csv",

@@ -11,31 +11,12 @@ import soundfile
 import torch
 import torchaudio
 from hyperpyyaml import load_hyperpyyaml
+from model_helpers import CLASSES, RATE, make_model_folder
 
 from speechbrain_protos.audio import AudioFileError
-from speechbrain_protos.export import model_config, write_model_folder
-from speechbrain_protos.features import LogMel
-from speechbrain_protos.inference import ModelFolderError, PrototypeClassifier
+from speechbrain_protos.inference import PrototypeClassifier
 from speechbrain_protos.lobes import PrototypeReconstructor
-from speechbrain_protos.yaml_guard import UnsafeYamlError, check_inference_yaml
-
-RATE = 16000
-CLASSES = ["cello", "flute", "oboe"]
-
-
-def make_model_folder(folder, seed=0, n_prototypes=3, rate=RATE):
-    torch.manual_seed(seed)
-    logmel = LogMel(sample_rate=rate, n_fft=512, hop_length=256, n_mels=32)
-    model = PrototypeReconstructor(
-        n_prototypes, n_mels=32, sample_rate=rate, start_dim=4, n_pools=2
-    )
-    with torch.no_grad():
-        for decoder in model.decoders.values():
-            decoder.head.weight.normal_(0, 0.05)
-        model.prototypes.uniform_(0.2, 0.8)
-        model.typical_gain.uniform_(-0.1, 0.1)
-    config = model_config(logmel, model, CLASSES[:n_prototypes])
-    return write_model_folder(str(folder), config, model.state_dict()), model
+from speechbrain_protos.model_folder import WEIGHTS_FILE, load_weights
 
 
 @pytest.fixture
@@ -54,74 +35,6 @@ def speech(librispeech_flac):
     wav, rate = soundfile.read(str(librispeech_flac), dtype="float32")
     assert rate == RATE
     return wav[: 3 * RATE]
-
-
-# ---- Loading ---------------------------------------------------------------
-@pytest.mark.smoke
-def test_loaded_weights_are_the_saved_ones(tmp_path):
-    folder, model = make_model_folder(tmp_path / "m")
-    loaded = PrototypeClassifier.from_hparams(source=folder).mods.model
-    for key, value in model.state_dict().items():
-        assert torch.equal(loaded.state_dict()[key], value), key
-    assert not loaded.training
-
-
-def test_missing_folder_is_an_error_not_a_hub_lookup(tmp_path):
-    with pytest.raises(ModelFolderError, match="no_such_model"):
-        PrototypeClassifier.from_hparams(source=str(tmp_path / "no_such_model"))
-
-
-@pytest.mark.parametrize(
-    "name", ["hyperparams.yaml", "model.ckpt", "label_encoder.ckpt"]
-)
-def test_missing_file_is_named(model_folder, name):
-    os.remove(os.path.join(model_folder, name))
-    with pytest.raises(ModelFolderError, match=name):
-        PrototypeClassifier.from_hparams(source=model_folder)
-
-
-def test_missing_and_misshaped_parameters_fail(model_folder):
-    checkpoint = os.path.join(model_folder, "model.ckpt")
-    state = torch.load(checkpoint)
-    del state["typical_gain"]
-    torch.save(state, checkpoint)
-    with pytest.raises(ModelFolderError, match="missing typical_gain"):
-        PrototypeClassifier.from_hparams(source=model_folder)
-    state["typical_gain"] = torch.zeros(3)
-    state["prototypes"] = torch.zeros(3, 16)
-    torch.save(state, checkpoint)
-    with pytest.raises(ModelFolderError, match="prototypes"):
-        PrototypeClassifier.from_hparams(source=model_folder)
-
-
-def test_unexpected_parameter_fails(model_folder):
-    checkpoint = os.path.join(model_folder, "model.ckpt")
-    state = torch.load(checkpoint)
-    state["protos"] = state.pop("prototypes")
-    torch.save(state, checkpoint)
-    with pytest.raises(ModelFolderError, match="unexpected protos"):
-        PrototypeClassifier.from_hparams(source=model_folder)
-
-
-def test_reused_savedir_never_serves_another_models_files(tmp_path):
-    first, _ = make_model_folder(tmp_path / "a", seed=0)
-    second, model_b = make_model_folder(tmp_path / "b", seed=1)
-    cache = str(tmp_path / "cache")
-    PrototypeClassifier.from_hparams(source=first, savedir=cache)
-    loaded = PrototypeClassifier.from_hparams(source=second, savedir=cache)
-    assert torch.equal(loaded.mods.model.prototypes, model_b.prototypes)
-
-
-def test_bad_prototype_classes_fail(model_folder):
-    path = os.path.join(model_folder, "hyperparams.yaml")
-    text = (
-        open(path)
-        .read()
-        .replace("prototype_classes: [0, 1, 2]", "prototype_classes: [0, 1]")
-    )
-    open(path, "w").write(text)
-    with pytest.raises(ModelFolderError, match="prototype_classes"):
-        PrototypeClassifier.from_hparams(source=model_folder)
 
 
 # ---- EncoderClassifier's interface ---------------------------------------------
@@ -404,7 +317,8 @@ def test_listen_and_explain_on_a_gpu(model_folder, classifier, speech, tmp_path)
 # ---- Using the lobe elsewhere ---------------------------------------------------
 @pytest.mark.smoke
 def test_pretrained_lobe_in_another_yaml(model_folder, tmp_path):
-    """The documented way: a Pretrainer with a path to model.ckpt."""
+    """The documented way: a Pretrainer with a path to model.safetensors,
+    read by our hook (SpeechBrain's default one calls torch.load)."""
     text = textwrap.dedent(
         f"""
         pretrained_model: {model_folder}
@@ -418,13 +332,15 @@ def test_pretrained_lobe_in_another_yaml(model_folder, tmp_path):
             loadables:
                 lobe: !ref <lobe>
             paths:
-                lobe: !ref <pretrained_model>/model.ckpt
+                lobe: !ref <pretrained_model>/model.safetensors
+            custom_hooks:
+                lobe: !name:speechbrain_protos.model_folder.load_into
         """
     )
     hparams = load_hyperpyyaml(text)
     hparams["pretrainer"].collect_files()
     hparams["pretrainer"].load_collected()
-    saved = torch.load(os.path.join(model_folder, "model.ckpt"))
+    saved = load_weights(os.path.join(model_folder, WEIGHTS_FILE))
     for key, value in saved.items():
         assert torch.equal(hparams["lobe"].state_dict()[key], value), key
 
@@ -433,7 +349,7 @@ def test_swap_prototypes_between_models(tmp_path, speech):
     folder_a, model_a = make_model_folder(tmp_path / "a", seed=0)
     folder_b, _ = make_model_folder(tmp_path / "b", seed=1)
     b = PrototypeClassifier.from_hparams(source=folder_b)
-    b.mods.model.load_prototypes(torch.load(os.path.join(folder_a, "model.ckpt")))
+    b.mods.model.load_prototypes(load_weights(os.path.join(folder_a, WEIGHTS_FILE)))
     assert torch.equal(b.mods.model.prototypes, model_a.prototypes)
     assert torch.equal(b.mods.model.typical_gain, model_a.typical_gain)
     with pytest.raises(ValueError, match="same number of prototypes"):
@@ -485,101 +401,3 @@ def test_cli_render_reconstruct_explain(model_folder, speech, tmp_path):
         "gallery",
     ):
         assert "usage" in "\n".join(cli(command, "--help"))
-
-
-# ---- A model folder is data ---------------------------------------------------
-def payloads(marker):
-    """YAML lines that, loaded by HyperPyYAML, would create ``marker``."""
-    command = f"touch {marker}"
-    return {
-        "apply": f"evil: !apply:os.system ['{command}']",
-        "new": f"evil: !new:subprocess.Popen\n    args: ['touch', '{marker}']",
-        "name": "evil: !name:os.system",
-        "module": "evil: !module:os",
-        "include": "evil: !include:other.yaml",
-        "python-tag": f"evil: !!python/object/apply:os.system ['{command}']",
-    }
-
-
-@pytest.mark.parametrize("kind", list(payloads("m")))
-def test_a_folder_whose_yaml_would_run_code_is_refused(model_folder, tmp_path, kind):
-    """Loading refuses the folder, names the line, and runs nothing (the
-    payload would create a marker file)."""
-    marker = tmp_path / "ran"
-    yaml_path = os.path.join(model_folder, "hyperparams.yaml")
-    with open(yaml_path, encoding="utf-8") as fin:
-        lines = fin.read().splitlines()
-    lines.insert(8, payloads(marker)[kind])
-    with open(yaml_path, "w", encoding="utf-8") as fout:
-        fout.write("\n".join(lines) + "\n")
-    with pytest.raises(UnsafeYamlError, match=rf"{yaml_path}, line 9: ") as refused:
-        PrototypeClassifier.from_hparams(source=model_folder)
-    assert "a model folder is data" in str(refused.value)
-    assert not marker.exists()
-    done = subprocess.run(
-        [sys.executable, "-m", "speechbrain_protos", "render", model_folder]
-        + ["--out", str(tmp_path / "out"), "--duration", "0.1"],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
-    assert done.returncode == 1 and not marker.exists()
-    assert done.stderr.startswith("error: refusing ") and "line 9" in done.stderr
-
-
-def test_the_exported_yaml_passes_the_check(model_folder):
-    check_inference_yaml(os.path.join(model_folder, "hyperparams.yaml"))
-
-
-class _Payload:
-    """Pickles into a call of os.system when unpickled."""
-
-    def __init__(self, command):
-        self.command = command
-
-    def __reduce__(self):
-        return (os.system, (self.command,))
-
-
-@pytest.mark.parametrize("force_full_unpickler", [False, True])
-def test_a_checkpoint_that_would_run_code_is_refused(
-    model_folder, tmp_path, monkeypatch, force_full_unpickler
-):
-    """A pickle payload in model.ckpt: refused by name, nothing runs, also
-    with TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD=1 (which turns torch.load's
-    default, and so SpeechBrain's pretrainer, into the full unpickler)."""
-    if force_full_unpickler:
-        monkeypatch.setenv("TORCH_FORCE_NO_WEIGHTS_ONLY_LOAD", "1")
-    marker = tmp_path / "ran"
-    checkpoint = os.path.join(model_folder, "model.ckpt")
-    state = torch.load(checkpoint, weights_only=True)
-    state["evil"] = _Payload(f"touch {marker}")
-    torch.save(state, checkpoint)
-    with pytest.raises(ModelFolderError, match="not a checkpoint of plain tensors"):
-        PrototypeClassifier.from_hparams(source=model_folder)
-    assert not marker.exists()
-
-
-def test_non_finite_weights_are_refused(model_folder):
-    checkpoint = os.path.join(model_folder, "model.ckpt")
-    state = torch.load(checkpoint, weights_only=True)
-    state["prototypes"][0, 3] = float("nan")
-    torch.save(state, checkpoint)
-    with pytest.raises(ModelFolderError, match="non-finite values in prototypes"):
-        PrototypeClassifier.from_hparams(source=model_folder)
-
-
-def test_a_tampered_model_config_cannot_write_yaml(tmp_path):
-    """export writes config values as quoted scalars and refuses keys that
-    are not argument names, so model_config.json cannot inject tags."""
-    logmel = LogMel(sample_rate=RATE, n_fft=256, hop_length=128, n_mels=16)
-    model = PrototypeReconstructor(2, n_mels=16, start_dim=4, n_pools=2)
-    config = model_config(logmel, model, CLASSES[:2])
-    marker = tmp_path / "ran"
-    config["mode"] = f"supervised\nevil: !apply:os.system ['touch {marker}']"
-    folder = write_model_folder(str(tmp_path / "model"), config, model.state_dict())
-    check_inference_yaml(os.path.join(folder, "hyperparams.yaml"))
-    config["compute_features"]["x: !apply:os.system ['true']\n y"] = 1
-    with pytest.raises(ValueError, match="not an argument name"):
-        write_model_folder(str(tmp_path / "other"), config, model.state_dict())
-    assert not marker.exists()

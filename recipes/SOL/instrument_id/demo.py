@@ -43,6 +43,7 @@ from speechbrain_protos.experiment import run_experiment, setup_experiment
 from speechbrain_protos.export import export_model
 from speechbrain_protos.gallery import write_gallery
 from speechbrain_protos.inference import PrototypeClassifier
+from speechbrain_protos.model_folder import RESULTS_FILE
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(HERE)))
@@ -165,7 +166,7 @@ from {" -> ".join(data["soundfonts"])} ({data["counts"]["train"]} train, \
                      (PrototypeClassifier.from_hparams(source=...), or
                      python -m speechbrain_protos classify {model_folder} FILE)
   confusion matrix:  {os.path.join(output, "confusion_matrix.png")}
-  results:           {os.path.join(output, "test_results.json")}
+  results:           {os.path.join(output, RESULTS_FILE)}
   per stage:         {os.path.join(output, "stage_results.csv")}
   training log:      {os.path.join(output, "train_log.txt")}
 """
