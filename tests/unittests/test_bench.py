@@ -279,3 +279,23 @@ def test_gpu_script_refuses_the_full_run_without_cuda():
     assert done.returncode == 2
     assert "no CUDA device" in done.stderr and "--dry-run" in done.stderr
     assert done.stdout == ""
+
+
+def test_untrusted_folder_bench_compares_both_loaders():
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "untrusted_folder.py"), "--json"],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    rows = json.loads(done.stdout.strip().splitlines()[-1])["rows"]
+    assert len(rows) == 8
+    ours = [row for row in rows if "PrototypeClassifier" in row["loader"]]
+    assert [row["command_ran"] for row in ours] == [False] * 4
+    assert all(row["error"] for row in ours)
+    # README.md and bench/README.md say SpeechBrain's loader runs all four.
+    theirs = [row for row in rows if "EncoderClassifier" in row["loader"]]
+    assert [row["command_ran"] for row in theirs] == [True] * 4, (
+        "SpeechBrain's loader changed: update the READMEs' comparison"
+    )
