@@ -22,7 +22,7 @@ import math
 import torch
 import torchaudio
 
-from speechbrain_protos.lengths import check_relative_lengths
+from speechbrain_protos.lengths import check_relative_lengths, reflect_indices
 
 LOG10_FLOOR = 1e-10  # power added before log10: silence maps to 0
 LOG10_OFFSET = 10.0  # -log10(LOG10_FLOOR)
@@ -383,8 +383,10 @@ class LogMel(torch.nn.Module):
         wavs : torch.Tensor
             Waveforms ``[B, N]`` (or one ``[N]``), samples in [-1, 1].
         lengths : torch.Tensor, optional
-            Relative lengths ``[B]`` in (0, 1]; they carry over unchanged to
-            the frames, and are only validated here.
+            Relative lengths ``[B]`` in (0, 1]. Each clip's frames are then
+            those of the clip alone: the centred frames at its end read the
+            clip's own reflection, not the batch's padding. The frames' own
+            relative lengths are :meth:`frame_lengths`.
         sample_rate : int, optional
             Rate of ``wavs``; resampled to ``self.sample_rate`` when it
             differs. Default: already at ``self.sample_rate``.
@@ -409,11 +411,45 @@ class LogMel(torch.nn.Module):
                 f"front end needs at least {min_samples} samples "
                 f"(n_fft // 2 + 1 at {self.sample_rate} Hz)"
             )
+        n_frames = self.n_frames(wavs.shape[1])
+        first = 0
+        if lengths is not None:
+            wavs, first = self._reflect_each_clip(wavs, lengths)
         # Features stay in full precision under mixed precision (autocast
         # would run the mel projection in bf16/fp16).
         with torch.autocast(wavs.device.type, enabled=False):
             power = self.mel_scale(self.spectrogram(wavs))  # [B, F, T]
-            return compress(power).transpose(1, 2)
+            return compress(power[..., first : first + n_frames]).transpose(1, 2)
+
+    def _reflect_each_clip(self, wavs, lengths):
+        """Extends each clip by its own reflection before the centred STFT.
+
+        Both ends are padded by a whole number of hops of at least
+        ``n_fft // 2`` samples, so the STFT's own centre padding is never
+        read by the frames kept; returns the padded waveforms and the index
+        of the frame centred on each clip's first sample.
+        """
+        samples = torch.round(lengths.to(wavs.device).float() * wavs.shape[1])
+        samples = samples.long().clamp(1, wavs.shape[1])
+        hops = -(-(self.n_fft // 2) // self.hop_length)
+        pad = hops * self.hop_length
+        index = reflect_indices(samples, wavs.shape[1] + 2 * pad, offset=pad)
+        return wavs.gather(1, index), hops
+
+    def frame_lengths(self, lengths, n_samples):
+        """Relative lengths of the frames of clips with relative lengths
+        ``lengths`` of ``n_samples``: each clip's own ``1 + n // hop`` frames
+        out of the batch's, so masks keep exactly the frames the clip has
+        alone.
+
+        Example
+        -------
+        >>> LogMel(hop_length=512).frame_lengths(torch.tensor([1.0, 0.3]), 16000)
+        tensor([1.0000, 0.3125])
+        """
+        lengths = check_relative_lengths(lengths, lengths.shape[0])
+        samples = torch.round(lengths * n_samples).long().clamp(1, n_samples)
+        return (1 + samples // self.hop_length).float() / self.n_frames(n_samples)
 
     @torch.no_grad()
     def inverse(self, feats, n_samples=None, seed=0):

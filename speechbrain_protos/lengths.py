@@ -88,6 +88,42 @@ def frame_counts(lengths, n_frames):
     return counts.clamp(1, n_frames)
 
 
+def reflect_indices(counts, n_out, offset=0):
+    """Per-row read positions that extend each row by reflecting itself.
+
+    Position j of row b reads entry ``reflect(j - offset)`` of the row's
+    ``counts[b]`` valid entries: reflected without repeating the edge, as
+    torch's ``"reflect"`` padding does, and periodically when the extension
+    is longer than the row. Whatever the padding beyond a row held is never
+    read, so each row looks as it would alone.
+
+    Arguments
+    ---------
+    counts : torch.Tensor
+        Long ``[B]`` valid entries per row (at least 1).
+    n_out : int
+        Positions per output row.
+    offset : int
+        Positions of reflection before each row's first entry.
+
+    Returns
+    -------
+    torch.Tensor
+        Long ``[B, n_out]`` indices into the rows.
+
+    Example
+    -------
+    >>> reflect_indices(torch.tensor([3, 1]), 7, offset=2)
+    tensor([[2, 1, 0, 1, 2, 1, 0],
+            [0, 0, 0, 0, 0, 0, 0]])
+    """
+    steps = torch.arange(n_out, device=counts.device)[None, :] - offset
+    period = (2 * counts - 2).clamp_min(1)[:, None]
+    folded = steps % period
+    index = torch.where(folded < counts[:, None], folded, period - folded)
+    return torch.where(counts[:, None] > 1, index, torch.zeros_like(index))
+
+
 def frame_mask(counts, n_frames):
     """Boolean mask ``[B, n_frames]`` that is True on valid frames.
 

@@ -25,7 +25,11 @@ import math
 import torch
 from torch import nn
 
-from speechbrain_protos.lengths import check_relative_lengths, frame_counts
+from speechbrain_protos.lengths import (
+    check_relative_lengths,
+    frame_counts,
+    reflect_indices,
+)
 from speechbrain_protos.precision import full_precision
 from speechbrain_protos.reconstruction import (
     reconstruct_chosen,
@@ -246,11 +250,7 @@ def reflect_pad_frames(feats, counts, n_frames):
     >>> reflect_pad_frames(feats, torch.tensor([3]), 7).flatten()
     tensor([0., 1., 2., 1., 0., 1., 2.])
     """
-    steps = torch.arange(n_frames, device=feats.device)[None, :]
-    period = (2 * counts - 2).clamp_min(1)[:, None]
-    folded = steps % period
-    index = torch.where(folded < counts[:, None], folded, period - folded)
-    index = torch.where(counts[:, None] > 1, index, torch.zeros_like(index))
+    index = reflect_indices(counts, n_frames)
     index = index.unsqueeze(-1).expand(-1, -1, feats.shape[-1])
     return feats.gather(1, index)
 
@@ -538,20 +538,66 @@ class PrototypeReconstructor(nn.Module):
         """
         return self._predict(feats, self._check_feats(feats, lengths))
 
+    def _encoder_frames(self, frames):
+        """Frames the encoder gets for a clip of ``frames`` frames (int or
+        long tensor): a multiple of ``2 ** n_pools``, at least two of them."""
+        multiple = 2**self.n_pools
+        padded = -(-frames // multiple) * multiple
+        if torch.is_tensor(padded):
+            return padded.clamp_min(2 * multiple)
+        return max(padded, 2 * multiple)
+
+    def _decode(self, active, feats, counts, padded):
+        """Raw decoder outputs ``{name: [B, C, padded]}`` (float32), each
+        clip reflected past its own end to ``padded`` frames."""
+        maps = reflect_pad_frames(feats, counts, padded)
+        maps = (2.0 * maps - 1.0).transpose(1, 2).unsqueeze(1)
+        bottleneck, skips = self.encoder(maps)
+        # float32 from here on, also when the networks run in bf16/fp16
+        return {
+            name: full_precision(self.decoders[name](bottleneck, skips))
+            for name in active
+        }
+
+    def _decode_as_alone(self, active, feats, counts):
+        """Raw decoder outputs ``{name: [B, C, T]}`` in which every clip's
+        frames are those it gets alone.
+
+        Alone, a clip of n frames is reflected to ``_encoder_frames(n)``
+        frames, and the convolutions' own padding at that end shapes its
+        last frames. Clips are therefore encoded in groups of equal encoder
+        length, so a batch-mate's length never changes a clip's result.
+        """
+        n_frames = feats.shape[1]
+        lengths = self._encoder_frames(counts)
+        groups = lengths.unique().tolist()
+        if len(groups) == 1 and groups[0] >= n_frames:
+            return self._decode(active, feats, counts, groups[0])
+        outputs = {}
+        for padded in groups:
+            members = (lengths == padded).nonzero().flatten()
+            decoded = self._decode(active, feats[members], counts[members], padded)
+            for name, raw in decoded.items():
+                if name not in outputs:
+                    shape = (feats.shape[0], raw.shape[1], n_frames)
+                    outputs[name] = raw.new_zeros(shape)
+                kept = min(padded, n_frames)
+                outputs[name][members, :, :kept] = raw[..., :kept]
+        return outputs
+
     def _predict(self, feats, counts):
         active = self.active_transforms
         if not active:
             return TransformParams()
         n_frames = feats.shape[1]
-        multiple = 2**self.n_pools
-        padded = max(-(-n_frames // multiple) * multiple, 2 * multiple)
-        maps = reflect_pad_frames(feats, counts, padded)
-        maps = (2.0 * maps - 1.0).transpose(1, 2).unsqueeze(1)
-        bottleneck, skips = self.encoder(maps)
+        if self.training:  # batch norm's statistics span the whole batch
+            decoded = self._decode(
+                active, feats, counts, self._encoder_frames(n_frames)
+            )
+        else:
+            decoded = self._decode_as_alone(active, feats, counts)
         outputs = {}
-        for name in active:
-            # float32 from here on, also when the networks run in bf16/fp16
-            raw = full_precision(self.decoders[name](bottleneck, skips))
+        for name, raw in decoded.items():
             raw = raw[..., :n_frames]
             raw = raw.transpose(1, 2).reshape(
                 feats.shape[0], n_frames, self.n_prototypes, -1

@@ -62,7 +62,10 @@ def batch_features(batch, front_end):
     if hasattr(batch, "feats"):
         return batch.feats
     wavs, lens = batch.sig
-    return front_end(wavs, lens), lens
+    feats = front_end(wavs, lens)
+    if hasattr(front_end, "frame_lengths"):  # each clip's own frame count
+        lens = front_end.frame_lengths(lens, wavs.shape[1])
+    return feats, lens
 
 
 def dataio_prep(hparams):
