@@ -3,7 +3,9 @@
 Any file that soundfile reads (WAV of any bit depth, FLAC, OGG, ...) at any
 sample rate and channel count comes out as mono float32 at the model's rate.
 Long files are read a chunk at a time, so memory does not grow with the
-file. Every failure names the file and says what was expected.
+file. Every failure, including libsndfile's while decoding (a stream cut
+short), is an :class:`AudioFileError` that names the file and says what was
+expected.
 
 Authors
  * speechbrain-protos developers 2026
@@ -20,7 +22,15 @@ DEFAULT_CHUNK_SECONDS = 30.0
 
 
 class AudioFileError(ValueError):
-    """An audio file that cannot be used: empty, unreadable or not finite."""
+    """An audio file that cannot be used: empty, too short, unreadable,
+    damaged or not finite."""
+
+
+def _unreadable(path, error):
+    return AudioFileError(
+        f"cannot read {path} as audio (expected WAV, FLAC, OGG or another "
+        f"format libsndfile reads, whole): {error}"
+    )
 
 
 def audio_info(path):
@@ -53,10 +63,7 @@ def audio_info(path):
     try:
         info = soundfile.info(path)
     except (soundfile.LibsndfileError, RuntimeError) as error:
-        raise AudioFileError(
-            f"cannot read {path} as audio (expected WAV, FLAC, OGG or another "
-            f"format libsndfile reads): {error}"
-        ) from error
+        raise _unreadable(path, error) from error
     if info.frames <= 0:
         raise AudioFileError(f"audio file {path} has no samples")
     return info
@@ -83,8 +90,9 @@ def read_chunks(path, sample_rate, chunk_seconds=DEFAULT_CHUNK_SECONDS, min_samp
     """Yields a file as mono float32 chunks ``[samples]`` at ``sample_rate``.
 
     A file no longer than ``chunk_seconds`` comes as one chunk, read exactly
-    as training reads it. A file shorter than ``min_samples`` (at the
-    target rate) is zero-padded to that length.
+    as training reads it. A file shorter than ``min_samples`` (at the target
+    rate) is refused: the front end cannot frame it, and padding it with
+    silence would classify mostly silence.
 
     Arguments
     ---------
@@ -95,7 +103,7 @@ def read_chunks(path, sample_rate, chunk_seconds=DEFAULT_CHUNK_SECONDS, min_samp
     chunk_seconds : float
         Most seconds per chunk.
     min_samples : int
-        Shortest chunk (the front end's minimum).
+        Shortest file and chunk (the front end's minimum).
 
     Yields
     ------
@@ -117,10 +125,30 @@ def read_chunks(path, sample_rate, chunk_seconds=DEFAULT_CHUNK_SECONDS, min_samp
     else:
         chunk = max(1, int(round(chunk_seconds * info.samplerate)))
     min_file_samples = math.ceil(min_samples * info.samplerate / sample_rate)
+    if info.frames < min_file_samples:
+        raise AudioFileError(
+            f"audio file {path} is {info.frames} samples long at "
+            f"{info.samplerate} Hz ({1e3 * info.frames / info.samplerate:.1f} ms); "
+            f"the model needs at least {min_file_samples} "
+            f"({1e3 * min_samples / sample_rate:.1f} ms, half an analysis frame)"
+        )
+    try:
+        yield from _decode(path, info, chunk, min_file_samples, sample_rate)
+    except (soundfile.LibsndfileError, RuntimeError) as error:
+        raise _unreadable(path, error) from error
+
+
+def _decode(path, info, chunk, min_file_samples, sample_rate):
+    """The chunks of :func:`read_chunks`, decoded."""
     with soundfile.SoundFile(path) as audio:
         for start, stop in chunk_bounds(info.frames, chunk, min_file_samples):
             audio.seek(start)
             data = audio.read(stop - start, dtype="float32", always_2d=True)
+            if data.shape[0] < stop - start:
+                raise AudioFileError(
+                    f"audio file {path} ends after {start + data.shape[0]} of the "
+                    f"{info.frames} samples its header announces (cut short?)"
+                )
             signal = torch.from_numpy(data)
             signal = signal[:, 0] if signal.shape[1] == 1 else signal.mean(dim=1)
             if not torch.isfinite(signal).all():
@@ -132,10 +160,6 @@ def read_chunks(path, sample_rate, chunk_seconds=DEFAULT_CHUNK_SECONDS, min_samp
                 signal = torchaudio.functional.resample(
                     signal, info.samplerate, sample_rate
                 )
-            if signal.numel() < min_samples:
-                signal = torch.nn.functional.pad(
-                    signal, (0, min_samples - signal.numel())
-                )
             yield signal
 
 
@@ -145,9 +169,13 @@ def read_audio(path, sample_rate, min_samples=1):
     Example
     -------
     >>> path = str(getfixture("tmpdir") / "short.flac")
-    >>> soundfile.write(path, torch.rand(40).numpy() - 0.5, 16000)
-    >>> read_audio(path, 16000, min_samples=513).shape
-    torch.Size([513])
+    >>> soundfile.write(path, torch.rand(400).numpy() - 0.5, 16000)
+    >>> read_audio(path, 16000, min_samples=257).shape
+    torch.Size([400])
+    >>> read_audio(path, 16000, min_samples=513)
+    Traceback (most recent call last):
+    ...
+    speechbrain_protos.audio.AudioFileError: audio file ... is 400 samples long ...
     """
     return torch.cat(
         list(read_chunks(path, sample_rate, math.inf, min_samples=min_samples))

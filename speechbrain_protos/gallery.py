@@ -111,10 +111,12 @@ def evaluate_items(classifier, items, batch_size=16):
         raise ValueError(
             f"test labels {unknown} are not classes of the model ({', '.join(names)})"
         )
-    predictions = classifier.classify_files([p for p, _ in items], batch_size)
+    predictions = classifier.classify_files(
+        [p for p, _ in items], batch_size, on_error="raise"
+    )
     confusion = torch.zeros(len(names), len(names), dtype=torch.long)
-    for (_, label), (predicted, _) in zip(items, predictions):
-        confusion[names.index(label), names.index(predicted)] += 1
+    for (_, label), result in zip(items, predictions):
+        confusion[names.index(label), names.index(result.label)] += 1
     clips = confusion.sum(dim=1)
     correct = confusion.diag()
     tested = clips > 0

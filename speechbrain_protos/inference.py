@@ -28,6 +28,7 @@ from torch.nn.functional import pad as nn_pad
 
 from speechbrain_protos.audio import (
     DEFAULT_CHUNK_SECONDS,
+    AudioFileError,
     audio_info,
     read_audio,
     read_chunks,
@@ -50,6 +51,19 @@ RELEASE_SECONDS = 0.25  # ... and out over 250 ms
 # pitch 1, and a pitch shift would move them (DC included) into hearing.
 INFRASOUND_HZ = 20.0
 UNASSIGNED = -1  # class of a cluster no training clip chose
+
+
+class FileResult(NamedTuple):
+    """One file's classification (see :meth:`PrototypeClassifier.classify_files`):
+    the label, its probability, its class index and every class's
+    probability, or, for a file that could not be classified, why."""
+
+    path: str
+    label: str = None
+    score: float = None
+    index: int = None
+    probabilities: dict = None  # class name -> probability
+    error: str = None  # why the file could not be classified
 
 
 class Reconstruction(NamedTuple):
@@ -283,7 +297,9 @@ class PrototypeClassifier(Pretrained):
             padded = self.min_samples()
             wav_lens = wav_lens * wavs.shape[1] / padded
             wavs = nn_pad(wavs, (0, padded - wavs.shape[1]))
-        return self.mods.compute_features(wavs, wav_lens), wav_lens
+        logmel = self.mods.compute_features
+        feats = logmel(wavs, wav_lens)
+        return feats, logmel.frame_lengths(wav_lens, wavs.shape[1])
 
     @torch.no_grad()
     def encode_batch(self, wavs, wav_lens=None, normalize=False):
@@ -386,11 +402,22 @@ class PrototypeClassifier(Pretrained):
         """
         return self.decide(self.file_errors(path, chunk_seconds)[None])
 
-    def classify_files(self, paths, batch_size=16, chunk_seconds=DEFAULT_CHUNK_SECONDS):
+    def classify_files(
+        self,
+        paths,
+        batch_size=16,
+        chunk_seconds=DEFAULT_CHUNK_SECONDS,
+        on_error="report",
+    ):
         """Classifies many files; those no longer than a chunk go in batches.
 
-        Batched clips are padded and masked (relative lengths), so each
-        result is that of the clip alone up to float rounding.
+        A clip's result does not depend on its batch-mates: the front end
+        and the encoder see each clip's own end (see
+        :meth:`LogMel.forward <speechbrain_protos.features.LogMel.forward>`
+        and :class:`~speechbrain_protos.lobes.PrototypeReconstructor`), so
+        batching gives what :meth:`classify_file` gives, up to float
+        rounding. Batches gather files of similar length (read from the
+        headers first), and no file is read twice.
 
         Arguments
         ---------
@@ -400,38 +427,97 @@ class PrototypeClassifier(Pretrained):
             Clips per batch.
         chunk_seconds : float
             Longer files are classified alone, chunk by chunk.
+        on_error : str
+            ``"report"``: a file that cannot be classified (missing, not
+            audio, damaged, too short) gets a result with its ``error`` and
+            every other file is still classified; ``"raise"``: the first
+            such file raises.
 
         Returns
         -------
-        list of (str, float)
-            Predicted label and its probability, per file in order.
+        list of FileResult
+            One per path, in order.
+
+        Example
+        -------
+        >>> from speechbrain_protos.model_folder import model_config, write_model_folder
+        >>> from speechbrain_protos.features import LogMel
+        >>> from speechbrain_protos.lobes import PrototypeReconstructor
+        >>> tmp = getfixture("tmpdir")
+        >>> protos = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)
+        >>> model = PrototypeClassifier.from_hparams(source=write_model_folder(
+        ...     str(tmp / "m"), model_config(LogMel(n_fft=512, hop_length=256,
+        ...     n_mels=32), protos, ["a", "b"]), protos.state_dict()))
+        >>> soundfile.write(str(tmp / "x.wav"), torch.rand(4000).numpy(), 16000)
+        >>> [r.error is None for r in model.classify_files(
+        ...     [str(tmp / "x.wav"), str(tmp / "missing.wav")])]
+        [True, False]
         """
+        if on_error not in ("report", "raise"):
+            raise ValueError(f"on_error must be 'report' or 'raise'; got {on_error!r}")
+        if batch_size < 1:
+            raise ValueError(f"batch_size must be at least 1; got {batch_size}")
         results = [None] * len(paths)
-        group = []
 
-        def flush():
-            longest = max(wav.numel() for _, wav in group)
-            wavs = torch.stack(
-                [nn_pad(wav, (0, longest - wav.numel())) for _, wav in group]
-            )
-            lens = torch.tensor([wav.numel() / longest for _, wav in group])
-            _, score, _, text_lab = self.classify_batch(wavs, lens)
-            for (position, _), label, value in zip(group, text_lab, score.tolist()):
-                results[position] = (label, value)
-            group.clear()
+        def failed(position, error):
+            if on_error == "raise":
+                raise error
+            results[position] = FileResult(os.fspath(paths[position]), error=str(error))
 
+        short = []
         for position, path in enumerate(paths):
-            if audio_info(path).duration > chunk_seconds:
-                _, score, _, text_lab = self.classify_file(path, chunk_seconds)
-                results[position] = (text_lab[0], float(score[0]))
-                continue
-            wav = read_audio(path, self.sample_rate, self.min_samples())
-            group.append((position, wav))
-            if len(group) == batch_size:
-                flush()
-        if group:
-            flush()
+            try:
+                info = audio_info(path)
+                if info.duration > chunk_seconds:
+                    errors = self.file_errors(path, chunk_seconds)
+                    results[position] = self._file_result(path, errors[None])[0]
+                else:
+                    short.append((info.duration, position))
+            except (AudioFileError, FileNotFoundError) as error:
+                failed(position, error)
+        short.sort()
+        group = []
+        for index, (_, position) in enumerate(short):
+            try:
+                wav = read_audio(paths[position], self.sample_rate, self.min_samples())
+                group.append((position, wav))
+            except (AudioFileError, FileNotFoundError) as error:
+                failed(position, error)
+            if group and (len(group) == batch_size or index == len(short) - 1):
+                for position, result in zip(
+                    [p for p, _ in group], self._classify_group(paths, group)
+                ):
+                    results[position] = result
+                group = []
         return results
+
+    def _classify_group(self, paths, group):
+        """FileResults of ``[(position, waveform)]``, as one padded batch."""
+        longest = max(wav.numel() for _, wav in group)
+        wavs = torch.stack(
+            [nn_pad(wav, (0, longest - wav.numel())) for _, wav in group]
+        )
+        lens = torch.tensor([wav.numel() / longest for _, wav in group])
+        errors = self.encode_batch(wavs, lens).squeeze(1)
+        return self._file_result([paths[p] for p, _ in group], errors)
+
+    def _file_result(self, paths, errors):
+        """FileResults of files and their errors ``[B, K]``."""
+        if isinstance(paths, (str, os.PathLike)):
+            paths = [paths]
+        out_prob, score, index, text_lab = self.decide(errors)
+        return [
+            FileResult(
+                path=os.fspath(path),
+                label=label,
+                score=float(value),
+                index=int(cls),
+                probabilities=dict(zip(self.class_names, prob.tolist())),
+            )
+            for path, label, value, cls, prob in zip(
+                paths, text_lab, score.tolist(), index.tolist(), out_prob.cpu()
+            )
+        ]
 
     # ------------------------------------------------------------------
     # Prototypes you can hear

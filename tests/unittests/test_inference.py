@@ -12,8 +12,9 @@ import torch
 import torchaudio
 from hyperpyyaml import load_hyperpyyaml
 from model_helpers import CLASSES, RATE, make_model_folder
+from torch.nn import functional as F
 
-from speechbrain_protos.audio import AudioFileError
+from speechbrain_protos.audio import AudioFileError, read_audio
 from speechbrain_protos.inference import PrototypeClassifier
 from speechbrain_protos.lobes import PrototypeReconstructor
 from speechbrain_protos.model_folder import WEIGHTS_FILE, load_weights
@@ -111,19 +112,63 @@ def test_any_format_rate_and_channels_classify(
     assert text_lab[0] in CLASSES and 0 < float(score[0]) <= 1
 
 
-def test_classify_files_batches_like_one_at_a_time(classifier, speech, tmp_path):
+def mixed_length_clips(shared_data, folder):
+    """Real utterances of ten LibriSpeech readers cut to 0.4 s to 3 s."""
+    flacs = sorted((shared_data / "LibriSpeech").rglob("*.flac"))[:10]
+    seconds = [0.4, 2.9, 0.55, 1.3, 0.8, 3.0, 0.45, 2.2, 0.62, 1.7]
     paths = []
-    for number, seconds in enumerate([0.4, 1.0, 2.5, 0.7, 3.0]):
-        path = str(tmp_path / f"{number}.wav")
-        start = number * RATE // 4
-        soundfile.write(path, speech[start : start + int(seconds * RATE)], RATE)
+    for flac, length in zip(flacs, seconds):
+        wav, rate = soundfile.read(str(flac), dtype="float32")
+        path = str(folder / f"{flac.stem}.wav")
+        soundfile.write(path, wav[rate : rate + int(length * rate)], rate)
         paths.append(path)
-    # Batches of two, and the 2.5 s and 3 s files are longer than a chunk.
-    results = classifier.classify_files(paths, batch_size=2, chunk_seconds=2.0)
-    for path, (label, score) in zip(paths, results):
-        _, alone_score, _, alone_label = classifier.classify_file(path, 2.0)
-        assert label == alone_label[0]
-        assert score == pytest.approx(float(alone_score[0]), rel=1e-4)
+    return paths
+
+
+def test_a_clips_errors_do_not_depend_on_its_batch_mates(
+    classifier, shared_data, tmp_path
+):
+    """Short clips padded next to long ones: every clip's errors equal its
+    errors alone, and so does the decision."""
+    paths = mixed_length_clips(shared_data, tmp_path)
+    clips = [read_audio(path, RATE) for path in paths]
+    alone = torch.stack([classifier.encode_batch(clip)[0, 0] for clip in clips])
+    longest = max(clip.numel() for clip in clips)
+    wavs = torch.stack([F.pad(clip, (0, longest - clip.numel())) for clip in clips])
+    lens = torch.tensor([clip.numel() / longest for clip in clips])
+    batched = classifier.encode_batch(wavs, lens)[:, 0]
+    torch.testing.assert_close(batched, alone, rtol=1e-5, atol=1e-8)
+    assert torch.equal(batched.argmin(dim=1), alone.argmin(dim=1))
+
+
+def test_classify_files_batches_like_one_at_a_time(classifier, shared_data, tmp_path):
+    paths = mixed_length_clips(shared_data, tmp_path)
+    # Batches of three; the files longer than 2 s are classified chunk by chunk.
+    results = classifier.classify_files(paths, batch_size=3, chunk_seconds=2.0)
+    assert [result.path for result in results] == paths
+    for path, result in zip(paths, results):
+        out_prob, alone_score, index, alone_label = classifier.classify_file(path, 2.0)
+        assert result.error is None
+        assert (result.label, result.index) == (alone_label[0], int(index[0]))
+        assert result.score == pytest.approx(float(alone_score[0]), rel=1e-5)
+        expected = dict(zip(CLASSES, out_prob[0].tolist()))
+        assert result.probabilities == pytest.approx(expected, rel=1e-5)
+
+
+def test_bad_files_among_good_ones_are_reported_and_the_rest_classified(
+    classifier, speech, tmp_path
+):
+    good = []
+    for number in range(3):
+        good.append(str(tmp_path / f"good{number}.wav"))
+        soundfile.write(good[-1], speech[number * RATE : (number + 1) * RATE], RATE)
+    missing = str(tmp_path / "missing.wav")
+    paths = [good[0], missing, good[1], good[2]]
+    results = classifier.classify_files(paths, batch_size=2)
+    assert [r.error is None for r in results] == [True, False, True, True]
+    assert "missing.wav does not exist" in results[1].error
+    with pytest.raises(FileNotFoundError, match="missing.wav"):
+        classifier.classify_files(paths, on_error="raise")
 
 
 def test_a_50_ms_clip_classifies(classifier, speech, tmp_path):
@@ -131,6 +176,16 @@ def test_a_50_ms_clip_classifies(classifier, speech, tmp_path):
     soundfile.write(path, speech[RATE : RATE + 800], RATE)
     _, _, _, text_lab = classifier.classify_file(path)
     assert text_lab[0] in CLASSES
+
+
+def test_a_clip_shorter_than_half_a_frame_is_refused(classifier, speech, tmp_path):
+    """The front end needs n_fft // 2 + 1 samples (257 here); one sample,
+    padded with silence, would be classified as silence."""
+    path = str(tmp_path / "one_sample.wav")
+    soundfile.write(path, speech[RATE : RATE + 1], RATE)
+    with pytest.raises(AudioFileError, match="1 samples long .* at least 257"):
+        classifier.classify_file(path)
+    assert "at least 257" in classifier.classify_files([path])[0].error
 
 
 def test_long_file_in_chunks_matches_the_whole(classifier, speech, tmp_path):
