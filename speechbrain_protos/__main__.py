@@ -4,6 +4,7 @@ Commands::
 
     export RUN_FOLDER --out MODEL_DIR        training run -> model folder
     classify MODEL_DIR FILE... [--json]      one line per file: label, score
+             [--files-from LIST|-] [--manifest CSV] [--batch-size N]
     render MODEL_DIR --out DIR               every prototype as a WAV
     reconstruct MODEL_DIR FILE --out WAV     rebuild a file (--prototype LABEL:
                                              timbre transfer)
@@ -13,7 +14,8 @@ Commands::
                                              numba import together: versions
 
 ``<command> --help`` tells more. Results go to stdout, one line each;
-errors are one line on stderr, with exit code 1.
+errors are one line on stderr, with exit code 1. ``classify`` reports each
+file it cannot classify and goes on with the others, then exits with 1.
 
 Authors
  * speechbrain-protos developers 2026
@@ -66,21 +68,90 @@ def cmd_export(args):
     _out(folder)
 
 
+def _read_file_list(source):
+    """Paths listed one per line in a text file (``-``: stdin); blank lines
+    and lines starting with ``#`` are skipped."""
+    if source == "-":
+        lines = sys.stdin.read().splitlines()
+    else:
+        if not os.path.isfile(source):
+            raise FileNotFoundError(f"file list {source} does not exist")
+        with open(source, encoding="utf-8") as fin:
+            lines = fin.read().splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.startswith("#")]
+
+
+def _classify_inputs(args, class_names):
+    """(path, true label or None) of every file the command names."""
+    items = [(path, None) for path in args.files]
+    if args.files_from:
+        items += [(path, None) for path in _read_file_list(args.files_from)]
+    if args.manifest:
+        from speechbrain_protos.gallery import read_test_manifest
+
+        labelled = read_test_manifest(args.manifest)
+        unknown = sorted({label for _, label in labelled} - set(class_names))
+        if unknown:
+            raise ValueError(
+                f"{args.manifest}: labels {unknown} are not classes of the model "
+                f"({', '.join(class_names)})"
+            )
+        items += labelled
+    if not items:
+        raise ValueError("nothing to classify: give FILEs, --files-from or --manifest")
+    return items
+
+
+def _report(result, truth, as_json):
+    """One file's line on stdout (or its error on stderr)."""
+    if result.error is not None:
+        sys.stderr.write(f"error: {result.error}\n")
+        if as_json:
+            _out(json.dumps({"file": result.path, "error": result.error}))
+        return
+    if as_json:
+        record = {"file": result.path, "label": result.label, "score": result.score}
+        record.update(index=result.index, probabilities=result.probabilities)
+        if truth is not None:
+            record["true_label"] = truth
+        _out(json.dumps(record))
+    else:
+        _out(f"{result.path}\t{result.label}\t{result.score:.4f}")
+
+
 def cmd_classify(args):
+    from tqdm import tqdm
+
+    from speechbrain_protos.metrics import label_accuracy
+
     model = _load(args.model, args.device)
-    for path in args.files:
-        out_prob, score, index, text_lab = model.classify_file(path)
+    items = _classify_inputs(args, model.class_names)
+    window = 8 * args.batch_size  # files classified before their lines print
+    truths, predictions, failed = [], [], 0
+    progress = tqdm(total=len(items), unit="file", disable=not sys.stderr.isatty())
+    for start in range(0, len(items), window):
+        part = items[start : start + window]
+        results = model.classify_files([path for path, _ in part], args.batch_size)
+        for (_, truth), result in zip(part, results):
+            _report(result, truth, args.json)
+            failed += result.error is not None
+            if truth is not None and result.error is None:
+                truths.append(truth)
+                predictions.append(result.label)
+        progress.update(len(part))
+    progress.close()
+    if args.manifest:
+        scores = label_accuracy(model.class_names, truths, predictions)
+        summary = {"OA": scores["OA"], "AA": scores["AA"], "classified": len(truths)}
+        summary["failed"] = failed
         if args.json:
-            record = {
-                "file": path,
-                "label": text_lab[0],
-                "score": float(score[0]),
-                "index": int(index[0]),
-                "probabilities": dict(zip(model.class_names, out_prob[0].tolist())),
-            }
-            _out(json.dumps(record))
+            _out(json.dumps({"summary": summary}))
         else:
-            _out(f"{path}\t{text_lab[0]}\t{float(score[0]):.4f}")
+            _out(
+                f"OA {summary['OA']:.1f}%\tAA {summary['AA']:.1f}%\t"
+                f"{len(truths)} labelled files classified, {failed} failed"
+            )
+    return 1 if failed else 0
 
 
 def cmd_render(args):
@@ -169,7 +240,16 @@ def build_parser():
     )
 
     sub = command("classify", cmd_classify, "classify audio files")
-    sub.add_argument("files", nargs="+", help="audio files (any rate, mono or not)")
+    sub.add_argument("files", nargs="*", help="audio files (any rate, mono or not)")
+    sub.add_argument(
+        "--files-from", metavar="LIST", help="text file of paths, one a line (-: stdin)"
+    )
+    sub.add_argument(
+        "--manifest",
+        metavar="CSV",
+        help="CSV with columns path,label: also prints OA and AA at the end",
+    )
+    sub.add_argument("--batch-size", type=int, default=16, help="clips per batch (16)")
     sub.add_argument("--json", action="store_true", help="one JSON object per line")
 
     sub = command("render", cmd_render, "write every prototype as a WAV")
@@ -213,7 +293,7 @@ def main(argv=None):
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.WARNING, format="%(name)s - %(message)s")
     try:
-        args.function(args)
+        code = args.function(args)
     except (
         FileNotFoundError,
         FileExistsError,
@@ -223,7 +303,7 @@ def main(argv=None):
     ) as error:
         sys.stderr.write(f"error: {error}\n")
         return 1
-    return 0
+    return code or 0
 
 
 if __name__ == "__main__":

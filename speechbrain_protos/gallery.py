@@ -24,12 +24,11 @@ import os
 import re
 
 import soundfile
-import torch
 from tqdm import tqdm
 
 from speechbrain_protos.audio import read_audio
 from speechbrain_protos.figures import plot_prototype_spectrum, plot_prototypes
-from speechbrain_protos.metrics import write_confusion_matrix
+from speechbrain_protos.metrics import label_accuracy, write_confusion_matrix
 
 logger = logging.getLogger(__name__)
 
@@ -114,24 +113,11 @@ def evaluate_items(classifier, items, batch_size=16):
     predictions = classifier.classify_files(
         [p for p, _ in items], batch_size, on_error="raise"
     )
-    confusion = torch.zeros(len(names), len(names), dtype=torch.long)
-    for (_, label), result in zip(items, predictions):
-        confusion[names.index(label), names.index(result.label)] += 1
-    clips = confusion.sum(dim=1)
-    correct = confusion.diag()
-    tested = clips > 0
-    per_class_acc = 100.0 * correct[tested].float() / clips[tested]
-    return {
-        "OA": 100.0 * float(correct.sum()) / len(items),
-        "AA": float(per_class_acc.mean()),
-        "per_class": {
-            name: (100.0 * int(correct[c]) / int(clips[c]), int(clips[c]))
-            for c, name in enumerate(names)
-            if clips[c] > 0
-        },
-        "confusion": confusion,
-        "predictions": predictions,
-    }
+    scores = label_accuracy(
+        names, [label for _, label in items], [r.label for r in predictions]
+    )
+    scores["predictions"] = predictions
+    return scores
 
 
 def pick_examples(items, count):
@@ -238,6 +224,7 @@ def write_gallery(
     >>> from speechbrain_protos.features import LogMel
     >>> from speechbrain_protos.inference import PrototypeClassifier
     >>> from speechbrain_protos.lobes import PrototypeReconstructor
+    >>> import torch
     >>> tmp = getfixture("tmpdir")
     >>> logmel = LogMel(n_fft=512, hop_length=256, n_mels=32)
     >>> protos = PrototypeReconstructor(2, n_mels=32, start_dim=4, n_pools=2)

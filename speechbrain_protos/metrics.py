@@ -94,6 +94,48 @@ def class_accuracy(counts, confusion):
     return torch.where(totals > 0, 100.0 * correct / totals.clamp_min(1), float("nan"))
 
 
+def label_accuracy(class_names, true_labels, predicted_labels):
+    """Accuracy of predicted class names against true ones.
+
+    Arguments
+    ---------
+    class_names : list of str
+        The model's classes (confusion order).
+    true_labels, predicted_labels : list of str
+        One per clip.
+
+    Returns
+    -------
+    dict
+        ``OA`` and ``AA`` (percent; AA over the classes that have clips),
+        ``per_class`` {label: (accuracy, clips)} and ``confusion`` (long
+        ``[C, C]``, rows true).
+
+    Example
+    -------
+    >>> scores = label_accuracy(["a", "b"], ["a", "a", "b"], ["a", "b", "b"])
+    >>> scores["OA"], scores["AA"], scores["per_class"]["a"]
+    (66.66666666666667, 75.0, (50.0, 2))
+    """
+    confusion = torch.zeros(len(class_names), len(class_names), dtype=torch.long)
+    for label, predicted in zip(true_labels, predicted_labels):
+        confusion[class_names.index(label), class_names.index(predicted)] += 1
+    clips = confusion.sum(dim=1)
+    correct = confusion.diag()
+    tested = clips > 0
+    per_class_acc = 100.0 * correct[tested].float() / clips[tested]
+    return {
+        "OA": 100.0 * float(correct.sum()) / max(len(true_labels), 1),
+        "AA": float(per_class_acc.mean()) if tested.any() else float("nan"),
+        "per_class": {
+            name: (100.0 * int(correct[c]) / int(clips[c]), int(clips[c]))
+            for c, name in enumerate(class_names)
+            if clips[c] > 0
+        },
+        "confusion": confusion,
+    }
+
+
 class AssignmentCounts:
     """Accumulates which prototype each clip chose, and its error.
 
