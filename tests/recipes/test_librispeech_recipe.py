@@ -120,6 +120,15 @@ def test_resumed_run_ends_like_an_uninterrupted_one(librispeech_root, tmp_path):
         (r["epoch"], r["stage"]) for r in straight_rows
     ]
     assert resumed_rows[-1]["epoch"] == 7 and resumed_rows[-1]["stage"] == "pitch"
+    # The random state is checkpointed too: the resumed run draws the same
+    # crops, noise and shuffles, so its scores are the uninterrupted run's.
+    for straight_row, resumed_row in zip(straight_rows, resumed_rows):
+        for split in ("train", "valid"):
+            assert resumed_row[split] == pytest.approx(straight_row[split], rel=1e-4), (
+                resumed_row["epoch"],
+                split,
+            )
+    assert read_results(interrupted)["OA"] == read_results(straight)["OA"]
 
 
 def test_two_process_ddp_on_cpu(librispeech_root, tmp_path):
