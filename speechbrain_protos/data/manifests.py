@@ -20,6 +20,7 @@ Authors
  * speechbrain-protos developers 2026
 """
 
+import hashlib
 import json
 import logging
 import os
@@ -229,6 +230,26 @@ def manifest_entry(audio, data_folder, label, start=0, stop=None):
 def manifest_paths(save_folder):
     """Paths of the train, valid and test manifests in ``save_folder``."""
     return {name: os.path.join(save_folder, f"{name}.json") for name in SPLITS}
+
+
+def file_digests(paths):
+    """SHA-256 of each existing file, by name: for preparation options, so
+    that editing an input file (a split CSV) redoes the manifests.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") / "train_split.csv"
+    >>> _ = path.write("4,Flutes/a.wav\\n")
+    >>> digests = file_digests([str(path), "no/such/file.csv"])
+    >>> list(digests), len(digests["train_split.csv"])
+    (['train_split.csv'], 64)
+    """
+    digests = {}
+    for path in paths:
+        if os.path.isfile(path):
+            with open(path, "rb") as fin:
+                digests[os.path.basename(path)] = hashlib.sha256(fin.read()).hexdigest()
+    return digests
 
 
 def manifests_are_current(save_folder, options):

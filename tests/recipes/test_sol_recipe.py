@@ -124,6 +124,17 @@ def test_orchidea_wrapper_folder_and_official_splits(tmp_path):
         "Flutes/Flute",
     }
     assert next(iter(train.values()))["wav"].startswith("{data_root}/OrchideaSOL2020/")
+    # Editing a split file redoes the manifests; rerunning without a change
+    # does not.
+    rows["train"], rows["test"] = rows["train"][:2], rows["test"] + rows["train"][2:]
+    for name, lines in rows.items():
+        (splits / f"{name}_split.csv").write_text("\n".join(lines) + "\n")
+    sol_prepare.prepare_sol(str(tmp_path / "data"), str(save), split_folder=str(splits))
+    assert len(json.loads((save / "train.json").read_text())) == 2
+    assert len(json.loads((save / "test.json").read_text())) == 6
+    written = (save / "train.json").stat().st_mtime_ns
+    sol_prepare.prepare_sol(str(tmp_path / "data"), str(save), split_folder=str(splits))
+    assert (save / "train.json").stat().st_mtime_ns == written
 
 
 def test_missing_and_empty_data_folders(tmp_path):

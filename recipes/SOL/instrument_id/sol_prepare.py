@@ -22,6 +22,7 @@ import os
 
 from speechbrain_protos.data.manifests import (
     SPLITS,
+    file_digests,
     manifest_entry,
     manifests_are_current,
     probe_audio,
@@ -70,6 +71,12 @@ def prepare_sol(
     options = {
         "data_folder": os.path.abspath(data_folder),
         "split_folder": os.path.abspath(split_folder) if split_folder else None,
+        # an edited split file must redo the manifests
+        "split_files": file_digests(
+            [os.path.join(split_folder, f"{name}_split.csv") for name in SPLITS]
+        )
+        if split_folder
+        else None,
         "split_ratio": list(split_ratio),
         "seed": seed,
     }
