@@ -182,7 +182,8 @@ def cmd_reconstruct(args):
 
 def cmd_explain(args):
     model = _load(args.model, args.device)
-    report = model.explain_file(args.file, out=args.out, top=args.top)
+    limit = {} if args.max_seconds is None else {"max_seconds": args.max_seconds}
+    report = model.explain_file(args.file, out=args.out, top=args.top, **limit)
     _out(report["figure"])
     for label, index, error in report["ranking"]:
         _out(f"{index}\t{label}\t{1e3 * error:.3f}")
@@ -274,6 +275,11 @@ def build_parser():
     sub.add_argument("file", help="audio file")
     sub.add_argument("--out", help="PNG to write (default: beside the file)")
     sub.add_argument("--top", type=int, default=5, help="prototypes ranked (5)")
+    sub.add_argument(
+        "--max-seconds",
+        type=float,
+        help="longest file explained (default 30); longer ones are refused",
+    )
 
     sub = command("gallery", cmd_gallery, "HTML page to see and hear a model")
     sub.add_argument("--out", required=True, help="output folder")

@@ -51,6 +51,7 @@ RELEASE_SECONDS = 0.25  # ... and out over 250 ms
 # pitch 1, and a pitch shift would move them (DC included) into hearing.
 INFRASOUND_HZ = 20.0
 UNASSIGNED = -1  # class of a cluster no training clip chose
+EXPLAIN_MAX_SECONDS = 30.0  # longest file explain_file draws
 
 
 class FileResult(NamedTuple):
@@ -592,9 +593,11 @@ class PrototypeClassifier(Pretrained):
         sample_rate : int
             The model's rate.
         """
-        if duration_s <= 0:
-            raise ValueError(f"duration_s must be positive; got {duration_s}")
-        if gain_db > 0:
+        if not (math.isfinite(duration_s) and duration_s > 0):
+            raise ValueError(f"duration_s must be a positive number; got {duration_s}")
+        if not (math.isfinite(pitch) and pitch > 0):
+            raise ValueError(f"pitch is a positive frequency factor; got {pitch}")
+        if not (math.isfinite(gain_db) and gain_db <= 0):
             raise ValueError(f"gain_db is a peak level <= 0 dBFS; got {gain_db}")
         index = self.prototype_index(label_or_index)
         logmel = self.mods.compute_features
@@ -680,7 +683,9 @@ class PrototypeClassifier(Pretrained):
             curves={name: torch.cat(values) for name, values in curves.items()},
         )
 
-    def explain_file(self, path, out=None, top=5, seed=0):
+    def explain_file(
+        self, path, out=None, top=5, seed=0, max_seconds=EXPLAIN_MAX_SECONDS
+    ):
         """A figure of how the model explains a file.
 
         Input log-mel, its reconstruction by the best prototype, the squared
@@ -697,6 +702,10 @@ class PrototypeClassifier(Pretrained):
             Prototypes shown in the ranking.
         seed : int
             Seed of Griffin-Lim (for the reconstruction's audio).
+        max_seconds : float
+            Longest file explained (default 30 s): a figure of a longer
+            file is unreadable and its Griffin-Lim takes minutes. Longer
+            files are refused before any work; cut out the part to explain.
 
         Returns
         -------
@@ -707,6 +716,13 @@ class PrototypeClassifier(Pretrained):
         """
         from speechbrain_protos.figures import plot_explanation
 
+        duration = audio_info(path).duration
+        if duration > max_seconds:
+            raise ValueError(
+                f"{path} lasts {duration:.1f} s; explain shows at most "
+                f"{max_seconds:g} s (max_seconds, --max-seconds): cut out the "
+                "part to explain"
+            )
         result = self.reconstruct_file(path, seed=seed)
         order = result.errors.argsort()[:top].tolist()
         ranking = [(self.prototype_label(k), k, float(result.errors[k])) for k in order]

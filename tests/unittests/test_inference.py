@@ -1,5 +1,6 @@
 """PrototypeClassifier: loading, any audio file, rendering, reconstructions."""
 
+import math
 import os
 import subprocess
 import sys
@@ -290,6 +291,29 @@ def test_render_rejects_bad_arguments(classifier):
         classifier.render_prototype(0, gain_db=3.0)
     with pytest.raises(ValueError, match="pitch"):
         classifier.render_prototype(0, pitch=0.0)
+    for bad in ({"gain_db": math.nan}, {"pitch": math.inf}, {"duration_s": math.nan}):
+        with pytest.raises(ValueError, match=f"{next(iter(bad))} .*; got (nan|inf)"):
+            classifier.render_prototype(0, **bad)
+
+
+def test_render_with_a_nan_gain_writes_nothing(model_folder, tmp_path):
+    done = subprocess.run(
+        [sys.executable, "-m", "speechbrain_protos", "render", model_folder]
+        + ["--out", str(tmp_path / "r"), "--gain-db", "nan"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 1 and "gain_db" in done.stderr
+    assert not list((tmp_path / "r").glob("*.wav"))
+
+
+def test_explain_refuses_a_long_file_before_any_work(classifier, tmp_path):
+    path = str(tmp_path / "long.wav")
+    soundfile.write(path, np.zeros(31 * RATE, dtype=np.float32), RATE)
+    with pytest.raises(ValueError, match="lasts 31.0 s; explain shows at most 30 s"):
+        classifier.explain_file(path)
+    assert classifier.explain_file(path, max_seconds=40, top=1)["ranking"]
 
 
 def test_reconstruct_file_by_best_and_by_chosen_prototype(classifier, speech, tmp_path):
