@@ -1,4 +1,8 @@
-"""A small model folder with non-trivial weights, for the inference tests."""
+"""A small model folder with non-trivial weights, and the command line, for
+the inference tests."""
+
+import subprocess
+import sys
 
 import torch
 
@@ -27,3 +31,14 @@ def make_model_folder(folder, seed=0, n_prototypes=3, rate=RATE, **write_options
         str(folder), config, model.state_dict(), **write_options
     )
     return folder, model
+
+
+def run_cli(*args, stdin=None):
+    """``python -m speechbrain_protos ARGS`` in a fresh process."""
+    return subprocess.run(
+        [sys.executable, "-m", "speechbrain_protos", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        input=stdin,
+    )

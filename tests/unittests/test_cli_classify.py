@@ -1,12 +1,10 @@
 """`speechbrain-protos classify`: batches, file lists, manifests, bad files."""
 
 import json
-import subprocess
-import sys
 
 import pytest
 import soundfile
-from model_helpers import CLASSES, make_model_folder
+from model_helpers import CLASSES, make_model_folder, run_cli
 
 
 @pytest.fixture(scope="module")
@@ -29,14 +27,7 @@ def clips(shared_data, tmp_path_factory):
 
 
 def classify(model_folder, *args, stdin=None):
-    return subprocess.run(
-        [sys.executable, "-m", "speechbrain_protos", "classify", model_folder]
-        + [str(arg) for arg in args],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        input=stdin,
-    )
+    return run_cli("classify", model_folder, *args, stdin=stdin)
 
 
 def labels(stdout):

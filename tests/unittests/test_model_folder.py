@@ -15,6 +15,7 @@ import safetensors.torch
 import torch
 from huggingface_hub import ModelCard
 from model_helpers import CLASSES, RATE, make_model_folder
+from model_helpers import run_cli as cli
 
 from speechbrain_protos import model_folder as mf
 from speechbrain_protos.features import LogMel
@@ -52,15 +53,6 @@ def write_state(folder, state):
 
 def load(folder, **kwargs):
     return PrototypeClassifier.from_hparams(source=str(folder), **kwargs)
-
-
-def cli(*args):
-    return subprocess.run(
-        [sys.executable, "-m", "speechbrain_protos", *map(str, args)],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
 
 
 # ---- Loading ---------------------------------------------------------------
