@@ -3,6 +3,7 @@
 Commands::
 
     export RUN_FOLDER --out MODEL_DIR        training run -> model folder
+           [--onnx]                          (and model.onnx)
     classify MODEL_DIR FILE... [--json]      one line per file: label, score
              [--files-from LIST|-] [--manifest CSV] [--batch-size N]
     render MODEL_DIR --out DIR               every prototype as a WAV
@@ -64,6 +65,7 @@ def cmd_export(args):
         overwrite=args.overwrite,
         license=args.license,
         datasets=args.dataset or (),
+        onnx=args.onnx,
     )
     _out(folder)
 
@@ -238,6 +240,11 @@ def build_parser():
         "--dataset",
         action="append",
         help="Hub id of the training data, for the model card (repeat)",
+    )
+    sub.add_argument(
+        "--onnx",
+        action="store_true",
+        help="also write model.onnx: the errors from log-mel features (needs onnx)",
     )
 
     sub = command("classify", cmd_classify, "classify audio files")

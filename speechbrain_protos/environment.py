@@ -31,7 +31,7 @@ COMPILED_IMPORTS = ("torch", "torchaudio", "speechbrain", "numba")
 
 
 class DependencyError(ImportError):
-    """A dependency is installed but does not import."""
+    """A dependency is missing, or installed but does not import."""
 
 
 def found_versions(names):

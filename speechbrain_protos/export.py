@@ -100,7 +100,12 @@ def _count_clips(run_folder):
 
 
 def export_model(
-    run_folder, model_folder, overwrite=False, license=DEFAULT_LICENSE, datasets=()
+    run_folder,
+    model_folder,
+    overwrite=False,
+    license=DEFAULT_LICENSE,
+    datasets=(),
+    onnx=False,
 ):
     """Writes the self-contained model folder of a finished training run.
 
@@ -117,6 +122,9 @@ def export_model(
         The Hugging Face Hub license id the model card declares.
     datasets : sequence of str
         Hub ids of the training data, for the model card.
+    onnx : bool
+        Also write ``model.onnx`` (:mod:`speechbrain_protos.onnx_export`;
+        needs the ``onnx`` package).
 
     Returns
     -------
@@ -141,5 +149,9 @@ def export_model(
         license=license,
         datasets=datasets,
     )
+    if onnx:
+        from speechbrain_protos.onnx_export import export_onnx
+
+        export_onnx(folder)
     logger.info("Exported %s to %s", os.path.abspath(run_folder), folder)
     return folder

@@ -287,7 +287,27 @@ class PrototypeClassifier(Pretrained):
         """Shortest waveform the front end takes; shorter ones are padded."""
         return self.mods.compute_features.n_fft // 2 + 1
 
-    def _features(self, wavs, wav_lens=None):
+    def features(self, wavs, wav_lens=None):
+        """Log-mel features of waveforms and their relative frame lengths.
+
+        What the model (and ``model.onnx``) takes: each clip's frames are
+        those it has alone (see :meth:`LogMel.frame_lengths
+        <speechbrain_protos.features.LogMel.frame_lengths>`).
+
+        Arguments
+        ---------
+        wavs : torch.Tensor
+            ``[B, samples]`` (or ``[samples]``) at the model's rate.
+        wav_lens : torch.Tensor, optional
+            Relative lengths ``[B]``.
+
+        Returns
+        -------
+        feats : torch.Tensor
+            ``[B, T, n_mels]`` on the model's device.
+        lengths : torch.Tensor
+            ``[B]`` relative frame lengths.
+        """
         if wavs.dim() == 1:
             wavs = wavs.unsqueeze(0)
         if wav_lens is None:
@@ -324,7 +344,7 @@ class PrototypeClassifier(Pretrained):
             raise ValueError(
                 "PrototypeClassifier's embeddings are errors; no normalize"
             )
-        feats, wav_lens = self._features(wavs, wav_lens)
+        feats, wav_lens = self.features(wavs, wav_lens)
         return self.mods.model(feats, wav_lens).unsqueeze(1)
 
     def decide(self, errors):
@@ -377,7 +397,7 @@ class PrototypeClassifier(Pretrained):
         for chunk in read_chunks(
             path, self.sample_rate, chunk_seconds, self.min_samples()
         ):
-            feats, lens = self._features(chunk)
+            feats, lens = self.features(chunk)
             errors.append(self.mods.model(feats, lens)[0])
             frames.append(feats.shape[1])
         if len(errors) == 1:
@@ -659,7 +679,7 @@ class PrototypeClassifier(Pretrained):
         for chunk in read_chunks(
             path, self.sample_rate, chunk_seconds, self.min_samples()
         ):
-            chunk_feats, lens = self._features(chunk)
+            chunk_feats, lens = self.features(chunk)
             choice = torch.tensor([index], device=chunk_feats.device)
             params = model.predict_transforms(chunk_feats, lens)
             recon = reconstruct_chosen(

@@ -542,7 +542,8 @@ class PrototypeReconstructor(nn.Module):
         """Frames the encoder gets for a clip of ``frames`` frames (int or
         long tensor): a multiple of ``2 ** n_pools``, at least two of them."""
         multiple = 2**self.n_pools
-        padded = -(-frames // multiple) * multiple
+        # (a + m - 1) // m, not -(-a // m): ONNX divides negatives towards 0
+        padded = (frames + multiple - 1) // multiple * multiple
         if torch.is_tensor(padded):
             return padded.clamp_min(2 * multiple)
         return max(padded, 2 * multiple)
@@ -589,19 +590,20 @@ class PrototypeReconstructor(nn.Module):
         active = self.active_transforms
         if not active:
             return TransformParams()
-        n_frames = feats.shape[1]
         if self.training:  # batch norm's statistics span the whole batch
             decoded = self._decode(
-                active, feats, counts, self._encoder_frames(n_frames)
+                active, feats, counts, self._encoder_frames(feats.shape[1])
             )
         else:
             decoded = self._decode_as_alone(active, feats, counts)
+        return self._transform_params(decoded, feats.shape[0], feats.shape[1])
+
+    def _transform_params(self, decoded, batch, n_frames):
+        """TransformParams from raw decoder outputs ``{name: [B, C, >= T]}``."""
         outputs = {}
         for name, raw in decoded.items():
             raw = raw[..., :n_frames]
-            raw = raw.transpose(1, 2).reshape(
-                feats.shape[0], n_frames, self.n_prototypes, -1
-            )
+            raw = raw.transpose(1, 2).reshape(batch, n_frames, self.n_prototypes, -1)
             outputs[name] = self.scales[name] * torch.tanh(raw)
         filters = outputs.get("filters")
         if filters is not None:

@@ -12,6 +12,8 @@ folder, or a Hugging Face repository)::
       label_encoder.txt     the classes, in SpeechBrain's text format
       test_results.json     the run's test scores (optional)
       README.md             model card, with the Hugging Face Hub's front matter
+      model.onnx            the errors as an ONNX graph (optional; written by
+                            speechbrain_protos.onnx_export)
 
 Nothing in it names an absolute path, and nothing in it is code: the YAML
 may build only this package's inference objects (:mod:`~speechbrain_protos.
@@ -58,10 +60,18 @@ WEIGHTS_FILE = "model.safetensors"
 LABELS_FILE = "label_encoder.txt"
 RESULTS_FILE = "test_results.json"
 CARD_FILE = "README.md"
+ONNX_FILE = "model.onnx"  # optional: speechbrain_protos.onnx_export
 # Format 1 (before safetensors): a torch pickle and the same labels.
 LEGACY_WEIGHTS_FILE = "model.ckpt"
 LEGACY_LABELS_FILE = "label_encoder.ckpt"
-MODEL_FILES = (HPARAMS_FILE, WEIGHTS_FILE, LABELS_FILE, RESULTS_FILE, CARD_FILE)
+MODEL_FILES = (
+    HPARAMS_FILE,
+    WEIGHTS_FILE,
+    LABELS_FILE,
+    RESULTS_FILE,
+    CARD_FILE,
+    ONNX_FILE,
+)
 # What a training run hands to export (a run writes it after testing), and
 # the model's file in each of the run's SpeechBrain checkpoints (the
 # Checkpointer names it after the recoverable, "model").

@@ -134,8 +134,9 @@ def test_cli_exports_and_classifies(sol_supervised_run, fsdd_as_sol, tmp_path):
             timeout=300,
         )
 
-    process = cli("export", sol_supervised_run, "--out", tmp_path / "m")
+    process = cli("export", sol_supervised_run, "--out", tmp_path / "m", "--onnx")
     assert process.returncode == 0, process.stderr
+    assert (tmp_path / "m" / "model.onnx").stat().st_size > 0
     files = sorted(str(p) for p in fsdd_as_sol.rglob("*.wav"))[:3]
     process = cli("classify", tmp_path / "m", *files, "--json")
     assert process.returncode == 0, process.stderr
