@@ -299,3 +299,21 @@ def test_untrusted_folder_bench_compares_both_loaders():
     assert [row["command_ran"] for row in theirs] == [True] * 4, (
         "SpeechBrain's loader changed: update the READMEs' comparison"
     )
+
+
+def test_onnx_bench_reports_parity_speed_and_memory(shared_data):
+    done = subprocess.run(
+        [sys.executable, str(BENCH / "onnx_bench.py"), "--K", "4", "--seconds", "1"]
+        + ["--batch", "2", "--clips", "2", "--repeats", "1", "--json"]
+        + ["--data_folder", str(shared_data / "LibriSpeech")],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=600,
+    )
+    result = json.loads(done.stdout.strip().splitlines()[-1])
+    assert result["parity"]["clips"] == 2 and result["parity"]["same_decision"] == 2
+    assert result["parity"]["max_relative_difference"] < 1e-4
+    assert result["onnxruntime_s"] > 0 and result["torch_fused_s"] > 0
+    assert 0 < result["onnxruntime_memory_one_clip"]["run_adds_mib"]
+    assert result["onnxruntime_memory_one_clip"]["peak_rss_mib"] < 2048
