@@ -28,6 +28,8 @@ import speechbrain
 import torch
 from report import emit
 
+from speechbrain_protos.model_folder import HPARAMS_FILE, LEGACY_WEIGHTS_FILE
+
 HERE = os.path.dirname(os.path.abspath(__file__))
 FIXTURE = os.path.join(
     os.path.dirname(HERE), "tests", "fixtures", "legacy_model_folder"
@@ -71,12 +73,12 @@ def plant(case, folder, marker):
     """Copies the fixture to ``folder`` with the payload of ``case``."""
     shutil.copytree(FIXTURE, folder)
     if case == "pickle in model.ckpt":
-        path = os.path.join(folder, "model.ckpt")
+        path = os.path.join(folder, LEGACY_WEIGHTS_FILE)
         state = torch.load(path, weights_only=True)
         state["evil"] = PicklePayload(f"touch {marker}")
         torch.save(state, path)
         return
-    path = os.path.join(folder, "hyperparams.yaml")
+    path = os.path.join(folder, HPARAMS_FILE)
     with open(path, encoding="utf-8") as fin:
         text = fin.read()
     with open(path, "w", encoding="utf-8") as fout:
