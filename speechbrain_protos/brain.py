@@ -15,7 +15,9 @@ usual hooks it:
   from the curriculum, and keeps the best checkpoint of every stage, so the
   paper's ablation (Table 1) can be read off one run
   (:meth:`PrototypeBrain.write_stage_report`);
-* reassigns under-used prototypes after each unsupervised epoch;
+* reassigns under-used prototypes after each unsupervised epoch, and logs
+  the clustering each epoch (NMI, ARI, clusters in use, the largest one's
+  share, purity, reassignments);
 * logs OA, AA and L_rec for train and valid every epoch, and at test writes
   ``test_results.json``, the confusion matrix (CSV and PNG) and
   ``model_config.json`` (what :mod:`speechbrain_protos.export` needs);
@@ -481,6 +483,8 @@ class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
                 "loss": stage_loss,
                 **self.counts.summarize(self.train_mapping),
             }
+            if not self.supervised:
+                valid_stats.update(self.counts.clustering())
             self._end_epoch(epoch, valid_stats)
         else:
             self._end_test(stage_loss)
@@ -494,6 +498,9 @@ class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
             mapping = majority_mapping(self.counts.counts)
         self.train_stats = {"loss": self.train_loss, **self.counts.summarize(mapping)}
         if not self.supervised:
+            # what the clustering looks like: NMI, ARI, clusters in use, the
+            # largest one's share and purity, before this epoch's reassignment
+            self.train_stats.update(self.counts.clustering())
             generator = torch.Generator().manual_seed(
                 self.hparams.seed * 100003 + epoch
             )

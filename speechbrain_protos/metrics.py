@@ -94,6 +94,98 @@ def class_accuracy(counts, confusion):
     return torch.where(totals > 0, 100.0 * correct / totals.clamp_min(1), float("nan"))
 
 
+def _entropy(counts):
+    """Entropy (nats) of a distribution given by counts (float64)."""
+    p = counts[counts > 0] / counts.sum()
+    return float(-(p * p.log()).sum())
+
+
+def normalized_mutual_information(counts):
+    """NMI of a contingency table ``[classes, clusters]`` of clip counts.
+
+    Mutual information over the mean of the two entropies (the arithmetic
+    normalisation, scikit-learn's default): 1 when the clusters are the
+    classes up to renaming, 0 when they are independent of them; 1 when
+    both sides have a single value.
+
+    Example
+    -------
+    >>> counts = torch.tensor([[2, 1, 0], [0, 1, 2]])  # 6 clips
+    >>> round(normalized_mutual_information(counts), 4)
+    0.5158
+    >>> normalized_mutual_information(torch.tensor([[1, 1], [1, 1]]))
+    0.0
+    """
+    counts = counts.to(torch.float64)
+    total = counts.sum()
+    if total == 0:
+        return float("nan")
+    rows, cols = counts.sum(dim=1), counts.sum(dim=0)
+    joint = counts / total
+    outer = (rows[:, None] / total) * (cols[None, :] / total)
+    nonzero = joint > 0
+    mutual = float((joint[nonzero] * (joint[nonzero] / outer[nonzero]).log()).sum())
+    mean_entropy = (_entropy(rows) + _entropy(cols)) / 2
+    if mean_entropy == 0:
+        return 1.0
+    return max(mutual, 0.0) / mean_entropy
+
+
+def adjusted_rand_index(counts):
+    """ARI of a contingency table ``[classes, clusters]`` of clip counts.
+
+    The Rand index corrected for chance (Hubert and Arabie): 1 for the same
+    partition, about 0 for a random one, negative below chance.
+
+    Example
+    -------
+    >>> round(adjusted_rand_index(torch.tensor([[2, 1, 0], [0, 1, 2]])), 4)
+    0.2424
+    >>> round(adjusted_rand_index(torch.tensor([[1, 1], [1, 1]])), 4)
+    -0.5
+    """
+    counts = counts.to(torch.float64)
+    total = float(counts.sum())
+
+    def pairs(values):
+        return float((values * (values - 1) / 2).sum())
+
+    together = pairs(counts)
+    rows, cols = pairs(counts.sum(dim=1)), pairs(counts.sum(dim=0))
+    all_pairs = total * (total - 1) / 2
+    if all_pairs == 0:
+        return float("nan")
+    expected = rows * cols / all_pairs
+    best = (rows + cols) / 2
+    if best == expected:
+        return 1.0
+    return (together - expected) / (best - expected)
+
+
+def cluster_usage(counts):
+    """How clips spread over clusters, from ``[classes, clusters]`` counts.
+
+    Returns
+    -------
+    dict
+        ``used``: clusters won by at least one clip; ``largest``: the
+        largest cluster's share of the clips (%); ``purity``: clips of their
+        cluster's majority class (%).
+
+    Example
+    -------
+    >>> cluster_usage(torch.tensor([[3, 0, 0], [1, 0, 4]]))
+    {'used': 2, 'largest': 50.0, 'purity': 87.5}
+    """
+    sizes = counts.sum(dim=0)
+    total = max(int(sizes.sum()), 1)
+    return {
+        "used": int((sizes > 0).sum()),
+        "largest": 100.0 * int(sizes.max()) / total,
+        "purity": 100.0 * int(counts.max(dim=0).values.sum()) / total,
+    }
+
+
 def label_accuracy(class_names, true_labels, predicted_labels):
     """Accuracy of predicted class names against true ones.
 
@@ -203,6 +295,17 @@ class AssignmentCounts:
     def prototype_counts(self):
         """How many clips chose each prototype, ``[K]`` (CPU)."""
         return self.counts.sum(dim=0)
+
+    def clustering(self):
+        """NMI, ARI and cluster usage of the prototypes the clips chose
+        (see :func:`normalized_mutual_information`,
+        :func:`adjusted_rand_index`, :func:`cluster_usage`)."""
+        counts = self.counts
+        return {
+            "NMI": normalized_mutual_information(counts),
+            "ARI": adjusted_rand_index(counts),
+            **cluster_usage(counts),
+        }
 
     def summarize(self, mapping):
         """OA, AA (percent) and L_rec (10^3 x MSE) under a mapping."""

@@ -86,6 +86,15 @@ def test_unsupervised_segment_mode(librispeech_root, tmp_path):
     stage_rec = [last_of_stage[s] for s in ("raw", "gain", "pitch", "filters")]
     assert stage_rec == sorted(stage_rec, reverse=True), stage_rec
     assert "OA" in read_results(tmp_path)
+    # The clustering is logged every epoch, train and valid.
+    for row in rows:
+        assert "reassigned" in row["train"]
+        for split in ("train", "valid"):
+            stats = row[split]
+            assert 0.0 <= stats["NMI"] <= 1.0 and -1.0 <= stats["ARI"] <= 1.0
+            assert 1 <= stats["used"] <= N_SPEAKERS  # one prototype a speaker
+            assert 100.0 / N_SPEAKERS <= stats["largest"] <= 100.0
+            assert 0.0 < stats["purity"] <= 100.0
 
 
 def test_resumed_run_ends_like_an_uninterrupted_one(librispeech_root, tmp_path):

@@ -1,10 +1,12 @@
 """OA, AA, L_rec, cluster naming and the confusion-matrix files."""
 
 import csv
+import math
 
 import pytest
 import torch
 
+from speechbrain_protos import metrics
 from speechbrain_protos.metrics import (
     AssignmentCounts,
     class_accuracy,
@@ -89,3 +91,45 @@ def test_confusion_files(tmp_path):
     ]
     with open(png_path, "rb") as fin:
         assert fin.read(8) == b"\x89PNG\r\n\x1a\n"
+
+
+# ---- Clustering metrics ----------------------------------------------------------
+def contingency(classes, clusters):
+    counts = torch.zeros(max(classes) + 1, max(clusters) + 1, dtype=torch.long)
+    for label, cluster in zip(classes, clusters):
+        counts[label, cluster] += 1
+    return counts
+
+
+def test_nmi_and_ari_against_hand_computed_values():
+    """classes 000111, clusters 001122: contingency [[2, 1, 0], [0, 1, 2]].
+    MI = 2/6 ln 2 * 2 = (2/3) ln 2; H(classes) = ln 2, H(clusters) = ln 3;
+    NMI = MI / ((ln 2 + ln 3) / 2). Pairs together 2, per class 3 + 3 = 6,
+    per cluster 1 + 1 + 1 = 3, of 15: expected 6 * 3 / 15 = 1.2, best 4.5;
+    ARI = (2 - 1.2) / (4.5 - 1.2)."""
+    counts = contingency([0, 0, 0, 1, 1, 1], [0, 0, 1, 1, 2, 2])
+    nmi = (2 / 3) * math.log(2) / ((math.log(2) + math.log(3)) / 2)
+    assert metrics.normalized_mutual_information(counts) == pytest.approx(nmi)
+    assert metrics.adjusted_rand_index(counts) == pytest.approx(0.8 / 3.3)
+    assert metrics.cluster_usage(counts) == {
+        "used": 3,
+        "largest": pytest.approx(100 / 3),
+        "purity": pytest.approx(100 * 5 / 6),
+    }
+
+
+def test_clustering_metrics_of_perfect_random_and_degenerate_partitions():
+    perfect = contingency([0, 0, 1, 1, 2], [2, 2, 0, 0, 1])  # classes renamed
+    assert metrics.normalized_mutual_information(perfect) == pytest.approx(1.0)
+    assert metrics.adjusted_rand_index(perfect) == pytest.approx(1.0)
+    crossed = contingency([0, 0, 1, 1], [0, 1, 0, 1])  # independent of classes
+    assert metrics.normalized_mutual_information(crossed) == pytest.approx(0.0)
+    assert metrics.adjusted_rand_index(crossed) == pytest.approx(-0.5)
+    one_cluster = contingency([0, 1, 2, 0], [0, 0, 0, 0])
+    assert metrics.normalized_mutual_information(one_cluster) == 0.0
+    assert metrics.adjusted_rand_index(one_cluster) == pytest.approx(0.0)
+    assert metrics.cluster_usage(one_cluster)["largest"] == 100.0
+    # Transposing swaps the roles of classes and clusters: both are symmetric.
+    counts = contingency([0, 0, 0, 1, 1, 2, 2], [0, 1, 1, 1, 2, 2, 2])
+    for score in (metrics.normalized_mutual_information, metrics.adjusted_rand_index):
+        assert score(counts) == pytest.approx(score(counts.T))
