@@ -126,6 +126,7 @@ class TemporalConvClassifier(torch.nn.Module):
 
     def __init__(self, n_mels, n_classes, channels=(8, 16, 32, 64), hidden=(128, 64)):
         super().__init__()
+        self.n_classes = n_classes
         self.stride = 2 ** len(channels)
         if n_mels % self.stride:
             raise ValueError(
@@ -200,6 +201,7 @@ class EcapaClassifier(torch.nn.Module):
         lin_neurons=192,
     ):
         super().__init__()
+        self.n_classes = n_classes
         self.embedding_model = ECAPA_TDNN(
             n_mels, channels=list(channels), lin_neurons=lin_neurons
         )
@@ -504,6 +506,9 @@ class ClassifierBrain(_BaselineBrain):
         super().__init__(*args, **kwargs)
         if not hasattr(self.hparams, "compute_cost"):
             raise ValueError("ClassifierBrain is missing compute_cost")
+        n_classes = getattr(self.modules.model, "n_classes", None)
+        if n_classes is not None:
+            self.check_class_count(n_classes, "outputs")
 
     def compute_forward(self, batch, stage):
         """Class scores of the batch."""
@@ -512,6 +517,7 @@ class ClassifierBrain(_BaselineBrain):
 
     def compute_objectives(self, predictions, batch, stage):
         """The loss; also counts predictions."""
+        self.check_class_count(predictions.shape[-1], "outputs")  # any model
         targets = batch.label_encoded.data.reshape(-1)
         predicted = predictions.argmax(dim=1)
         no_errors = torch.zeros_like(targets, dtype=torch.float)

@@ -124,6 +124,26 @@ class TestedCheckpointMixin:
             test_set, max_key, min_key, progressbar, dict(test_loader_kwargs or {})
         )
 
+    def check_class_count(self, n_model_classes, what):
+        """Refuses a model that scores another number of classes than the
+        training data has (one check for every Brain of this package).
+
+        Arguments
+        ---------
+        n_model_classes : int
+            Classes the model distinguishes (prototypes, outputs).
+        what : str
+            What the model has that many of, for the message.
+        """
+        n_data = len(self.class_names)
+        if n_model_classes != n_data:
+            raise ValueError(
+                f"{type(self).__name__}: the model has {n_model_classes} {what} "
+                f"but the training data has {n_data} classes (set n_classes: "
+                f"{n_data}; a class the data preparation skipped, e.g. for too "
+                "little audio, is not in the training data)"
+            )
+
     def load_tested_checkpoint(self, max_key=None, min_key=None):
         """Loads the best checkpoint by the key; keeps its metadata and path."""
         self.test_checkpoint_meta = {}
@@ -225,14 +245,8 @@ class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
                 f"prototype_init must be one of {INIT_METHODS}; got "
                 f"{self.hparams.prototype_init!r}"
             )
-        n_prototypes = self.model.n_prototypes
-        if self.supervised and n_prototypes != len(self.class_names):
-            raise ValueError(
-                f"supervised training needs one prototype per class: the model has "
-                f"{n_prototypes} prototypes but the training data has "
-                f"{len(self.class_names)} classes (set n_classes: "
-                f"{len(self.class_names)})"
-            )
+        if self.supervised:  # one prototype per class
+            self.check_class_count(self.model.n_prototypes, "prototypes")
         if self.checkpointer is not None:
             if "curriculum" not in self.checkpointer.recoverables:
                 self.checkpointer.add_recoverable("curriculum", self.hparams.curriculum)

@@ -10,7 +10,11 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 from torch.nn.parallel import DistributedDataParallel
 
-from speechbrain_protos.baselines import ClassifierBrain, TemporalConvClassifier
+from speechbrain_protos.baselines import (
+    ClassifierBrain,
+    EcapaClassifier,
+    TemporalConvClassifier,
+)
 from speechbrain_protos.brain import PrototypeBrain
 from speechbrain_protos.curriculum import Curriculum
 from speechbrain_protos.experiment import close_distributed
@@ -148,13 +152,33 @@ def test_learning_rates_follow_the_curriculum(tmp_path):
 
 
 def test_supervised_needs_one_prototype_per_class(tmp_path):
-    with pytest.raises(ValueError, match="one prototype per class"):
+    message = r"3 prototypes .* 2 classes \(set n_classes: 2"
+    with pytest.raises(ValueError, match=message):
         PrototypeBrain(
             modules={
                 "compute_features": LogMel(),
                 "model": PrototypeReconstructor(3, n_mels=32, start_dim=4, n_pools=2),
             },
             hparams=make_brain(tmp_path).hparams.__dict__,
+            class_names=["a", "b"],
+        )
+
+
+@pytest.mark.parametrize("model", ["direct", "ecapa"])
+def test_a_classifier_with_too_many_outputs_is_refused_like_ours(tmp_path, model):
+    """Nine classes left in the data, a model of ten: the same clear error as
+    PrototypeBrain's, not a shape error in the metrics."""
+    brain = make_classifier_brain(tmp_path)
+    modules = dict(brain.modules)
+    modules["model"] = (
+        TemporalConvClassifier(32, 10)
+        if model == "direct"
+        else EcapaClassifier(32, 10, channels=[16, 16, 16, 16, 48])
+    )
+    with pytest.raises(ValueError, match=r"10 outputs .* 2 classes \(set n_classes: 2"):
+        ClassifierBrain(
+            modules=modules,
+            hparams=brain.hparams.__dict__,
             class_names=["a", "b"],
         )
 
