@@ -20,6 +20,7 @@ Authors
  * speechbrain-protos developers 2026
 """
 
+import csv
 import hashlib
 import json
 import logging
@@ -230,6 +231,46 @@ def manifest_entry(audio, data_folder, label, start=0, stop=None):
 def manifest_paths(save_folder):
     """Paths of the train, valid and test manifests in ``save_folder``."""
     return {name: os.path.join(save_folder, f"{name}.json") for name in SPLITS}
+
+
+def read_split_file(path, item="relative path"):
+    """Rows ``<label index>,<item>`` of an authors' split CSV.
+
+    Arguments
+    ---------
+    path : str
+        The CSV file.
+    item : str
+        What the second column holds, for messages.
+
+    Returns
+    -------
+    list of (int, str)
+        ``(label index, item)`` per row.
+
+    Example
+    -------
+    >>> path = getfixture("tmpdir") / "test_split.csv"
+    >>> _ = path.write("4,Flutes/a.wav\\nflute,Flutes/b.wav\\n")
+    >>> read_split_file(str(path))
+    Traceback (most recent call last):
+    ...
+    ValueError: ...test_split.csv, line 2: expected '<label index>,<relative path>', ...
+    """
+    if not os.path.isfile(path):
+        raise FileNotFoundError(
+            f"split file {path} does not exist (expected rows '<label index>,<{item}>')"
+        )
+    rows = []
+    with open(path, newline="", encoding="utf-8") as fin:
+        for line_number, row in enumerate(csv.reader(fin), start=1):
+            if len(row) != 2 or not row[0].strip().isdigit() or not row[1].strip():
+                raise ValueError(
+                    f"{path}, line {line_number}: expected '<label index>,<{item}>', "
+                    f"got {row}"
+                )
+            rows.append((int(row[0]), row[1].strip()))
+    return rows
 
 
 def file_digests(paths):

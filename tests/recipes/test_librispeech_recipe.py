@@ -249,3 +249,49 @@ def test_utterance_mode_splits_each_speakers_utterances(tmp_path):
         for n in ("train", "valid", "test")
     ]
     assert sizes == [14, 2, 4]
+
+
+def test_the_authors_split_files_are_read_as_given(tmp_path, caplog):
+    """A small tree in the authors' layout: splits/librispeech/
+    {train,valid,test}_train-clean-360_K128_split.csv, rows
+    '<label index>,<utterance id>'."""
+    root = tmp_path / "LibriSpeech"
+    for speaker in ("1001", "2002", "3003"):
+        for utt in range(4):
+            name = f"{speaker}-7-{utt:04d}.flac"
+            path = root / "train-clean-360" / speaker / "7" / name
+            path.parent.mkdir(parents=True, exist_ok=True)
+            soundfile.write(path, [0.1] * 1600, 16000)
+    splits = tmp_path / "splits" / "librispeech"
+    splits.mkdir(parents=True)
+    rows = {
+        "train": [(0, "1001-7-0000"), (0, "1001-7-0001"), (1, "2002-7-0000")],
+        "valid": [(0, "1001-7-0002"), (1, "2002-7-0001"), (1, "9999-1-0000")],
+        "test": [(0, "1001-7-0003"), (1, "2002-7-0003")],
+    }
+    for name, lines in rows.items():
+        text = "".join(f"{index},{utterance}\n" for index, utterance in lines)
+        (splits / f"{name}_train-clean-360_K128_split.csv").write_text(text)
+    save = tmp_path / "save"
+    with caplog.at_level(logging.WARNING):
+        libri_prepare.prepare_librispeech(
+            str(root), str(save), split_folder=str(splits)
+        )
+    assert "skipped 1 rows" in caplog.text and "9999-1-0000" in caplog.text
+    for name, lines in rows.items():
+        manifest = json.loads((save / f"{name}.json").read_text())
+        expected = [u for _, u in lines if not u.startswith("9999")]
+        assert sorted(manifest) == sorted(expected)
+        assert {entry["label"] for entry in manifest.values()} == {"1001", "2002"}
+    # A label index that names two speakers is an error, with the file.
+    bad = "0,1001-7-0000\n0,2002-7-0000\n"
+    (splits / "train_train-clean-360_K128_split.csv").write_text(bad)
+    with pytest.raises(ValueError, match="label index 0 names speaker 2002"):
+        libri_prepare.prepare_librispeech(
+            str(root), str(tmp_path / "s2"), split_folder=str(splits)
+        )
+    (splits / "test_other_split.csv").write_text("0,1001-7-0003\n")
+    with pytest.raises(FileNotFoundError, match="exactly one test_"):
+        libri_prepare.prepare_librispeech(
+            str(root), str(tmp_path / "s3"), split_folder=str(splits)
+        )

@@ -14,6 +14,12 @@ JSON manifests (label = speaker id). Two ways to split:
   segments of ``segment_seconds``, so no stretch of audio is in two splits.
   Speakers whose audio cannot fill all three splits are skipped and counted.
 
+Or, with ``split_folder``, the authors' own split (to reproduce the paper's
+Table 3 exactly): ``{train,valid,test}_<anything>_split.csv`` there, e.g.
+``train_train-clean-360_K128_split.csv``, rows ``<label index>,<utterance
+id>`` (``1001-134707-0000``). The speakers are then the split's, and rows
+naming an utterance not found under ``subsets`` are skipped and counted.
+
 Authors
  * speechbrain-protos developers 2026
 """
@@ -26,9 +32,11 @@ from collections import defaultdict
 from speechbrain_protos.data.manifests import (
     SPLITS,
     cut_segments,
+    file_digests,
     manifest_entry,
     manifests_are_current,
     probe_audio,
+    read_split_file,
     require_folder,
     seeded_split,
     split_by_position,
@@ -51,6 +59,7 @@ def prepare_librispeech(
     min_segment_seconds=1.0,
     seed=0,
     skip_prep=False,
+    split_folder=None,
 ):
     """Writes ``{train,valid,test}.json`` for LibriSpeech speaker ID.
 
@@ -76,6 +85,9 @@ def prepare_librispeech(
         Seed of the utterance split.
     skip_prep : bool
         Do nothing.
+    split_folder : str, optional
+        Folder with the authors' split files; then ``n_speakers``,
+        ``split_mode``, ``split_ratio`` and ``seed`` are not used.
 
     Example
     -------
@@ -94,11 +106,18 @@ def prepare_librispeech(
         "segment_seconds": segment_seconds,
         "min_segment_seconds": min_segment_seconds,
         "seed": seed,
+        "split_folder": os.path.abspath(split_folder) if split_folder else None,
     }
+    if split_folder:  # an edited split file must redo the manifests
+        options["split_files"] = file_digests(_split_files(split_folder).values())
     if manifests_are_current(save_folder, options):
         logger.info("Manifests in %s are up to date; skipping preparation", save_folder)
         return
     utterances = _find_utterances(data_folder, subsets)
+    if split_folder:
+        splits = _official_splits(split_folder, utterances, data_folder)
+        write_manifests(save_folder, splits, options)
+        return
     files, _ = probe_audio(utterances, min_samples=1)
     if not files:
         raise ValueError(f"no readable utterance under {data_folder} ({subsets})")
@@ -121,6 +140,58 @@ def prepare_librispeech(
         for name in SPLITS
     }
     write_manifests(save_folder, splits, options)
+
+
+def _split_files(split_folder):
+    """The authors' split file of each split: ``<split>_*split.csv``."""
+    require_folder(split_folder, "the split folder")
+    files = {}
+    for name in SPLITS:
+        found = sorted(glob.glob(os.path.join(split_folder, f"{name}_*split.csv")))
+        if len(found) != 1:
+            raise FileNotFoundError(
+                f"{split_folder} must hold exactly one {name}_*split.csv (e.g. "
+                f"{name}_train-clean-360_K128_split.csv); found "
+                f"{[os.path.basename(path) for path in found] or 'none'}"
+            )
+        files[name] = found[0]
+    return files
+
+
+def _official_splits(split_folder, utterances, data_folder):
+    """Manifest entries of the utterances the authors' split files name."""
+    by_id = {_utterance_id(path): path for path in utterances}
+    splits, speaker_of_index = {}, {}
+    for name, path in _split_files(split_folder).items():
+        rows, missing = [], []
+        for index, utterance in read_split_file(path, "utterance id"):
+            if utterance not in by_id:
+                missing.append(utterance)
+                continue
+            speaker = utterance.split("-")[0]
+            known = speaker_of_index.setdefault(index, speaker)
+            if known != speaker:
+                raise ValueError(
+                    f"{path}: label index {index} names speaker {speaker} here "
+                    f"and speaker {known} elsewhere"
+                )
+            rows.append(by_id[utterance])
+        if missing:
+            logger.warning(
+                "%s: skipped %d rows whose utterance is not under %s, e.g. %s",
+                path,
+                len(missing),
+                data_folder,
+                missing[0],
+            )
+        files, _ = probe_audio(rows, min_samples=1)
+        splits[name] = {
+            _utterance_id(audio.path): manifest_entry(
+                audio, data_folder, _speaker_of(audio.path)
+            )
+            for audio in files
+        }
+    return splits
 
 
 def _find_utterances(data_folder, subsets):

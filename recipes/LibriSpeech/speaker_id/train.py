@@ -33,6 +33,7 @@ if __name__ == "__main__":
                 "segment_seconds": hparams["segment_seconds"],
                 "min_segment_seconds": hparams["min_segment_seconds"],
                 "seed": hparams["seed"],
+                "split_folder": hparams["split_folder"],
             },
         )
     run_experiment(hparams, run_opts)

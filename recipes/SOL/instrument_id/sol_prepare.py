@@ -16,7 +16,6 @@ Authors
  * speechbrain-protos developers 2026
 """
 
-import csv
 import logging
 import os
 
@@ -26,6 +25,7 @@ from speechbrain_protos.data.manifests import (
     manifest_entry,
     manifests_are_current,
     probe_audio,
+    read_split_file,
     require_folder,
     seeded_split,
     write_manifests,
@@ -196,29 +196,15 @@ def read_official_splits(split_folder, root, available):
     split = {}
     for name in SPLITS:
         path = os.path.join(split_folder, f"{name}_split.csv")
-        if not os.path.isfile(path):
-            raise FileNotFoundError(
-                f"split file {path} does not exist (expected rows "
-                "'<label index>,<relative path>')"
-            )
         rows, missing, mismatched = [], [], 0
-        with open(path, newline="", encoding="utf-8") as fin:
-            for line_number, row in enumerate(csv.reader(fin), start=1):
-                if len(row) != 2 or not row[0].strip().isdigit():
-                    raise ValueError(
-                        f"{path}, line {line_number}: expected "
-                        f"'<label index>,<relative path>', got {row}"
-                    )
-                relative = os.path.normpath(row[1].strip())
-                if relative not in available:
-                    missing.append(relative)
-                    continue
-                index = int(row[0])
-                if index < len(SOL_CLASSES) and SOL_CLASSES[index] != label_of(
-                    relative
-                ):
-                    mismatched += 1
-                rows.append(relative)
+        for index, item in read_split_file(path):
+            relative = os.path.normpath(item)
+            if relative not in available:
+                missing.append(relative)
+                continue
+            if index < len(SOL_CLASSES) and SOL_CLASSES[index] != label_of(relative):
+                mismatched += 1
+            rows.append(relative)
         if missing:
             logger.warning(
                 "%s: skipped %d rows whose file is not under %s, e.g. %s",
