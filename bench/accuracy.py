@@ -49,6 +49,7 @@ from report import cpu_model_name
 
 from speechbrain_protos.data.fsdd import prepare_fsdd
 from speechbrain_protos.data.soundfont import find_soundfont, prepare_rendered_dataset
+from speechbrain_protos.experiment import merge_overrides
 from speechbrain_protos.model_folder import (
     CHECKPOINT_WEIGHTS_FILE,
     RESULTS_FILE,
@@ -239,17 +240,6 @@ def override_arguments(overrides):
     return arguments
 
 
-def merged(*mappings):
-    """Mappings merged left to right, nested mappings key by key."""
-    result = {}
-    for mapping in mappings:
-        for key, value in (mapping or {}).items():
-            if isinstance(value, dict) and isinstance(result.get(key), dict):
-                value = merged(result[key], value)
-            result[key] = value
-    return result
-
-
 def run_model(dataset, data_overrides, model, config, work):
     """Trains and tests one model on one data set (reused when finished)."""
     spec = config["datasets"][dataset]
@@ -257,14 +247,16 @@ def run_model(dataset, data_overrides, model, config, work):
     output = os.path.join(work, dataset, model)
     recipe = spec["recipe"]
     hparams = model_spec["hparams"].format(recipe=recipe.lower())
-    overrides = merged(
+    overrides = {}
+    for layer in (
         spec.get("overrides"),
         model_spec.get("overrides"),
         (spec.get("model_overrides") or {}).get(model),
         config.get("common_overrides"),
         data_overrides,
         {"output_folder": output},
-    )
+    ):
+        overrides = merge_overrides(overrides, layer)
     command = [
         sys.executable,
         "train.py",
