@@ -90,7 +90,7 @@ def run_experiment(hparams, run_opts):
 
     The Brain is :class:`~speechbrain_protos.brain.PrototypeBrain` unless
     the YAML names another with ``brain_class`` (the baselines of
-    :mod:`speechbrain_protos.baselines`); each has a ``train_and_test``.
+    :mod:`speechbrain_protos.baseline_brains`); each has a ``train_and_test``.
 
     Arguments
     ---------

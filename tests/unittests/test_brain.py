@@ -10,11 +10,8 @@ from hyperpyyaml import load_hyperpyyaml
 from speechbrain.dataio.batch import PaddedBatch
 from torch.nn.parallel import DistributedDataParallel
 
-from speechbrain_protos.baselines import (
-    ClassifierBrain,
-    EcapaClassifier,
-    TemporalConvClassifier,
-)
+from speechbrain_protos.baseline_brains import ClassifierBrain
+from speechbrain_protos.baselines import EcapaClassifier, TemporalConvClassifier
 from speechbrain_protos.brain import PrototypeBrain
 from speechbrain_protos.curriculum import Curriculum
 from speechbrain_protos.experiment import close_distributed
