@@ -32,7 +32,7 @@ from speechbrain.utils.distributed import if_main_process
 from tqdm import tqdm
 
 from speechbrain_protos.baselines import kmeans
-from speechbrain_protos.brain import DeviceMixin, TestedCheckpointMixin
+from speechbrain_protos.brain import PackageBrain
 from speechbrain_protos.data.dataio import batch_features
 from speechbrain_protos.lengths import frame_counts, frame_mask
 from speechbrain_protos.metrics import (
@@ -44,8 +44,18 @@ from speechbrain_protos.precision import full_precision
 
 logger = logging.getLogger(__name__)
 
+# What every baseline run needs (augmentation may be null).
+BASELINE_HPARAMS = (
+    "epoch_counter",
+    "train_logger",
+    "augmentation",
+    "dataloader_options",
+    "test_dataloader_options",
+    "output_folder",
+)
 
-class _BaselineBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
+
+class _BaselineBrain(PackageBrain):
     """What the baselines share: an epoch loop with a best-checkpoint key,
     OA/AA counts per stage, and the test report of the prototype models.
 
@@ -57,47 +67,8 @@ class _BaselineBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
 
     #: the checkpoint metadata key whose lowest value is tested
     best_key = "error"
-
-    def __init__(
-        self,
-        modules=None,
-        opt_class=None,
-        hparams=None,
-        run_opts=None,
-        checkpointer=None,
-        class_names=None,
-    ):
-        required = (
-            "epoch_counter",
-            "train_logger",
-            "augmentation",
-            "dataloader_options",
-            "test_dataloader_options",
-            "output_folder",
-        )
-        missing = [key for key in required if key not in (hparams or {})]
-        missing += [
-            key for key in ("compute_features", "model") if key not in (modules or {})
-        ]
-        if missing:
-            raise ValueError(f"{type(self).__name__} is missing {missing}")
-        if not class_names:
-            raise ValueError(f"{type(self).__name__} needs the class names")
-        super().__init__(modules, opt_class, hparams, run_opts, checkpointer)
-        self.class_names = list(class_names)
-        if self.checkpointer is not None:
-            for name in ("model", "epoch_counter"):
-                if name not in self.checkpointer.recoverables:
-                    recoverable = (
-                        getattr(self.hparams, name, None) or self.modules[name]
-                    )
-                    self.checkpointer.add_recoverable(name, recoverable)
-        self.counts = None
-        self.train_stats = {}
-        self.test_stats = None
-        self.test_checkpoint_meta = {}
-        self._mapping_set = None
-        self._mapping_loader_kwargs = {}
+    required_hparams = BASELINE_HPARAMS
+    checkpointed = ("model", "epoch_counter")
 
     def features(self, batch, stage):
         """Log-mels of a batch (augmented in training) and relative lengths."""
@@ -195,10 +166,10 @@ class ClassifierBrain(_BaselineBrain):
     checkpoint with the lowest validation error is tested.
     """
 
+    required_hparams = (*BASELINE_HPARAMS, "compute_cost")
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        if not hasattr(self.hparams, "compute_cost"):
-            raise ValueError("ClassifierBrain is missing compute_cost")
         n_classes = getattr(self.modules.model, "n_classes", None)
         if n_classes is not None:
             self.check_class_count(n_classes, "outputs")
@@ -235,14 +206,10 @@ class AutoencoderKMeansBrain(_BaselineBrain):
 
     best_key = "loss"
     needs_mapping_set = True
+    required_hparams = (*BASELINE_HPARAMS, "n_clusters", "seed")
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
-        missing = [
-            key for key in ("n_clusters", "seed") if not hasattr(self.hparams, key)
-        ]
-        if missing:
-            raise ValueError(f"AutoencoderKMeansBrain is missing {missing}")
         self.centroids = None
         self.cluster_classes = None
 

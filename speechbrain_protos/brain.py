@@ -195,7 +195,71 @@ class DeviceMixin:
         super()._wrap_distributed()
 
 
-class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
+class PackageBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
+    """The base of every Brain of this package (ours and the baselines').
+
+    One way to require settings, to take the class names and to register
+    what the checkpoints hold; subclasses name them in class attributes.
+
+    Arguments
+    ---------
+    modules, opt_class, hparams, run_opts, checkpointer
+        As for :class:`speechbrain.core.Brain`.
+    class_names : list of str
+        Name of each class, in label-encoder order.
+    """
+
+    #: hyperparameters every run needs (see :meth:`required_hparams_for`)
+    required_hparams = ()
+    required_modules = REQUIRED_MODULES
+    #: recoverables added to the checkpointer: an hparam of that name, else
+    #: the module
+    checkpointed = ("model",)
+
+    def __init__(
+        self,
+        modules=None,
+        opt_class=None,
+        hparams=None,
+        run_opts=None,
+        checkpointer=None,
+        class_names=None,
+    ):
+        hparams = hparams or {}
+        required = self.required_hparams_for(hparams)
+        missing = [key for key in required if key not in hparams]
+        missing_modules = [
+            key for key in self.required_modules if key not in (modules or {})
+        ]
+        if missing or missing_modules:
+            raise ValueError(
+                f"{type(self).__name__} is missing hyperparameters "
+                f"{missing} and modules {missing_modules}"
+            )
+        if not class_names:
+            raise ValueError(f"{type(self).__name__} needs the class names")
+        super().__init__(modules, opt_class, hparams, run_opts, checkpointer)
+        self.class_names = list(class_names)
+        if self.checkpointer is not None:
+            for name in self.checkpointed:
+                if name not in self.checkpointer.recoverables:
+                    recoverable = getattr(self.hparams, name, None)
+                    self.checkpointer.add_recoverable(
+                        name, recoverable or self.modules[name]
+                    )
+        self.counts = None
+        self.train_stats = {}
+        self.test_stats = None
+        self.test_checkpoint_meta = {}
+        self._mapping_set = None
+        self._mapping_loader_kwargs = {}
+
+    def required_hparams_for(self, hparams):
+        """The hyperparameters this run needs (some depend on others)."""
+        return self.required_hparams
+
+
+class PrototypeBrain(PackageBrain):
     """Brain for playable-prototype models; see the module docstring.
 
     Arguments
@@ -208,37 +272,24 @@ class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
         Name of each class, in label-encoder order.
     """
 
-    def __init__(
-        self,
-        modules=None,
-        opt_class=None,
-        hparams=None,
-        run_opts=None,
-        checkpointer=None,
-        class_names=None,
-    ):
-        hparams = hparams or {}
+    required_hparams = REQUIRED_HPARAMS
+    checkpointed = ("curriculum", "model")
+
+    def required_hparams_for(self, hparams):
+        """:data:`REQUIRED_HPARAMS`, plus k-means++'s and the unsupervised
+        mode's settings when they are used."""
         required = list(REQUIRED_HPARAMS)
         if hparams.get("prototype_init") == "kmeans++":
             required += KMEANS_HPARAMS
         if "objective" in hparams and hparams["objective"].mode == "unsupervised":
             required += UNSUPERVISED_HPARAMS
-        missing = [key for key in required if key not in hparams]
-        missing_modules = [
-            key for key in REQUIRED_MODULES if key not in (modules or {})
-        ]
-        if missing or missing_modules:
-            raise ValueError(
-                "PrototypeBrain is missing hyperparameters "
-                f"{missing} and modules {missing_modules}"
-            )
-        if not class_names:
-            raise ValueError("PrototypeBrain needs the class names")
-        super().__init__(modules, opt_class, hparams, run_opts, checkpointer)
+        return required
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
         # Stages switch decoders on and off, and beta is unused without L_ce,
         # so some parameters get no gradient in some steps.
         self.find_unused_parameters = True
-        self.class_names = list(class_names)
         self.supervised = self.hparams.objective.mode == "supervised"
         if self.hparams.prototype_init not in INIT_METHODS:
             raise ValueError(
@@ -247,21 +298,10 @@ class PrototypeBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
             )
         if self.supervised:  # one prototype per class
             self.check_class_count(self.model.n_prototypes, "prototypes")
-        if self.checkpointer is not None:
-            if "curriculum" not in self.checkpointer.recoverables:
-                self.checkpointer.add_recoverable("curriculum", self.hparams.curriculum)
-            if "model" not in self.checkpointer.recoverables:
-                self.checkpointer.add_recoverable("model", self.modules.model)
-        self.counts = None
         self.train_loss = None
-        self.train_stats = {}
         self.train_mapping = None
         self.test_mapping = None
-        self.test_stats = None
-        self.test_checkpoint_meta = {}
         self._has_valid = True
-        self._mapping_set = None
-        self._mapping_loader_kwargs = {}
 
     @property
     def model(self):
