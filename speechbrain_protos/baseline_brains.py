@@ -133,28 +133,15 @@ class _BaselineBrain(PackageBrain):
         """Loads the best checkpoint and keeps its metadata for the report."""
         self.load_tested_checkpoint(max_key=max_key, min_key=min_key)
 
-    def train_and_test(self, datasets):
-        """Trains for the epoch budget, then tests the best checkpoint.
+    @property
+    def epoch_source(self):
+        """The epoch counter: a fixed budget."""
+        return self.hparams.epoch_counter
 
-        Arguments
-        ---------
-        datasets : dict
-            ``train``, ``train_eval``, ``valid`` and ``test`` from
-            :func:`speechbrain_protos.data.dataio.dataio_prep`.
-        """
-        self.fit(
-            self.hparams.epoch_counter,
-            datasets["train"],
-            datasets["valid"],
-            train_loader_kwargs=dict(self.hparams.dataloader_options),
-            valid_loader_kwargs=dict(self.hparams.test_dataloader_options),
-        )
-        self.evaluate(
-            datasets["test"],
-            min_key=self.best_key,
-            test_loader_kwargs=dict(self.hparams.test_dataloader_options),
-            mapping_set=datasets["train_eval"],
-        )
+    @property
+    def tested_key(self):
+        """:attr:`best_key`."""
+        return self.best_key
 
 
 class ClassifierBrain(_BaselineBrain):

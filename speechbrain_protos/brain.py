@@ -258,6 +258,47 @@ class PackageBrain(TestedCheckpointMixin, DeviceMixin, sb.Brain):
         """The hyperparameters this run needs (some depend on others)."""
         return self.required_hparams
 
+    @property
+    def epoch_source(self):
+        """What ``fit`` iterates: an epoch counter or a curriculum."""
+        raise NotImplementedError
+
+    @property
+    def tested_key(self):
+        """The checkpoint key whose lowest value is tested."""
+        raise NotImplementedError
+
+    def before_training(self, datasets):
+        """Called before ``fit`` (data-driven initialisation)."""
+
+    def after_training(self):
+        """Called between ``fit`` and the test (reports)."""
+
+    def train_and_test(self, datasets):
+        """The whole recipe: train, then test the best checkpoint.
+
+        Arguments
+        ---------
+        datasets : dict
+            ``train``, ``train_eval``, ``valid`` and ``test`` from
+            :func:`speechbrain_protos.data.dataio.dataio_prep`.
+        """
+        self.before_training(datasets)
+        self.fit(
+            self.epoch_source,
+            datasets["train"],
+            datasets["valid"],
+            train_loader_kwargs=dict(self.hparams.dataloader_options),
+            valid_loader_kwargs=dict(self.hparams.test_dataloader_options),
+        )
+        self.after_training()
+        self.evaluate(
+            datasets["test"],
+            min_key=self.tested_key,
+            test_loader_kwargs=dict(self.hparams.test_dataloader_options),
+            mapping_set=datasets["train_eval"],
+        )
+
 
 class PrototypeBrain(PackageBrain):
     """Brain for playable-prototype models; see the module docstring.
@@ -318,31 +359,23 @@ class PrototypeBrain(PackageBrain):
         """The curriculum (also the epoch counter)."""
         return self.hparams.curriculum
 
-    def train_and_test(self, datasets):
-        """The whole recipe: initialise, train with the curriculum, report each
-        stage, test the best checkpoint.
+    @property
+    def epoch_source(self):
+        """The curriculum: stages end by patience or their epoch cap."""
+        return self.hparams.curriculum
 
-        Arguments
-        ---------
-        datasets : dict
-            ``train``, ``train_eval``, ``valid`` and ``test`` from
-            :func:`speechbrain_protos.data.dataio.dataio_prep`.
-        """
+    @property
+    def tested_key(self):
+        """``best_checkpoint_key`` of the YAML."""
+        return self.hparams.best_checkpoint_key
+
+    def before_training(self, datasets):
+        """Initialises the prototypes from the training clips."""
         self.init_prototypes(datasets["train"])
-        self.fit(
-            self.hparams.curriculum,
-            datasets["train"],
-            datasets["valid"],
-            train_loader_kwargs=self.hparams.dataloader_options,
-            valid_loader_kwargs=self.hparams.test_dataloader_options,
-        )
+
+    def after_training(self):
+        """Writes the per-stage report (Table 1's rows)."""
         self.write_stage_report()
-        self.evaluate(
-            datasets["test"],
-            min_key=self.hparams.best_checkpoint_key,
-            test_loader_kwargs=self.hparams.test_dataloader_options,
-            mapping_set=datasets["train_eval"],
-        )
 
     # ------------------------------------------------------------------
     # Data-driven initialisation
