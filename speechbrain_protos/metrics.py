@@ -213,16 +213,15 @@ def label_accuracy(class_names, true_labels, predicted_labels):
     for label, predicted in zip(true_labels, predicted_labels):
         confusion[class_names.index(label), class_names.index(predicted)] += 1
     clips = confusion.sum(dim=1)
-    correct = confusion.diag()
+    per_class = class_accuracy(confusion, confusion)  # NaN: no clip
     tested = clips > 0
-    per_class_acc = 100.0 * correct[tested].float() / clips[tested]
     return {
-        "OA": 100.0 * float(correct.sum()) / max(len(true_labels), 1),
-        "AA": float(per_class_acc.mean()) if tested.any() else float("nan"),
+        "OA": 100.0 * float(confusion.diag().sum()) / max(len(true_labels), 1),
+        "AA": float(per_class[tested].mean()) if tested.any() else float("nan"),
         "per_class": {
-            name: (100.0 * int(correct[c]) / int(clips[c]), int(clips[c]))
+            name: (float(per_class[c]), int(clips[c]))
             for c, name in enumerate(class_names)
-            if clips[c] > 0
+            if tested[c]
         },
         "confusion": confusion,
     }
