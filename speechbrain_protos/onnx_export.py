@@ -44,8 +44,9 @@ from speechbrain_protos.reconstruction import reference_errors
 from speechbrain_protos.transforms import TransformParams
 
 OPSET = 17
-# Prototypes per chunk: at K 128 and 10 s (bench/onnx_bench.py), chunks of 2
-# and 4 ran fastest of 1 to 128, and a run added about 11 MiB.
+# Prototypes per chunk: at K 128 and 10 s (bench/onnx_bench.py --chunk N),
+# 4 ran within 11% of the fastest chunk tried (2, of 1 to 128), and a run
+# added about 11 MiB.
 PROTOTYPE_CHUNK = 4
 
 
